@@ -1,0 +1,51 @@
+// agent.h — the in-process agent: a thread serving gpucr's control socket.
+//
+// A front-end (Vulkan layer, OpenCL shim, CUDA interposer) registers a Provider when it loads;
+// the first registration starts the agent thread, which listens on
+// <runtime dir>/<pid>.sock (runtime dir: $GPUCR_RUNTIME_DIR, else $XDG_RUNTIME_DIR/gpucr,
+// else /tmp/gpucr-<uid>; mode 0700) and accepts peers of the same uid or root (SO_PEERCRED).
+// Protocol: one JSON object per line, see docs/protocol.md.
+//
+//   agent::Provider p;
+//   p.api = "vulkan";
+//   p.describe = [] { return nlohmann::json{{"devices", ...}}; };
+//   p.dump = [](image::ImageWriter& w, const nlohmann::json& req, const agent::ProgressFn& progress)
+//                -> Result<nlohmann::json> { ... };
+//   agent::RegisterProvider(std::move(p));
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "dag/image.h"
+#include "dag/status.h"
+
+namespace gpucr::agent {
+
+// phase: short word ("precopy", "cow", "final", "write"); done/total in bytes.
+using ProgressFn = std::function<void(std::string_view phase, uint64_t done, uint64_t total)>;
+
+struct Provider {
+    std::string api;  // "vulkan", "opencl", "cuda"
+    // For `gpucr ps`: {"devices": [...], "objects": N, "resources": N, "bytes": N, ...}.
+    std::function<nlohmann::json()> describe;
+    // Captures this API's state into the image being written. `request` is the client's dump
+    // request ({"mode": "cow"|"dirty"|"stop", ...}). Returns the API's manifest section:
+    // {"api", "devices", "cut", "objects", "resources", "dag", "stats"}.
+    // Must leave the application running and unharmed when it fails.
+    std::function<Result<nlohmann::json>(image::ImageWriter&, const nlohmann::json& request, const ProgressFn&)> dump;
+};
+
+// Registers a provider and starts the agent thread on first call (idempotent, thread-safe,
+// never throws). Does nothing when GPUCR_DISABLE=1.
+void RegisterProvider(Provider provider) noexcept;
+
+// The socket directory for this uid, created 0700 if missing.
+Result<std::string> RuntimeDir();
+std::string SocketPath(const std::string& runtime_dir, int pid);
+
+}  // namespace gpucr::agent
