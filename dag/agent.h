@@ -44,6 +44,14 @@ struct Provider {
 // never throws). Does nothing when GPUCR_DISABLE=1.
 void RegisterProvider(Provider provider) noexcept;
 
+// Starts the agent again if this process is a fork() child of the one that started it (the
+// child inherits the providers but not the thread). Cheap when nothing is to do (one getpid());
+// front-ends call it at API entry points that a forked child is likely to reach. Never throws.
+void EnsureRunning() noexcept;
+
+// The socket this process serves, or "" when the agent is not running in this process.
+std::string ActiveSocketPath();
+
 // The socket directory for this uid, created 0700 if missing.
 Result<std::string> RuntimeDir();
 std::string SocketPath(const std::string& runtime_dir, int pid);

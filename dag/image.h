@@ -57,14 +57,17 @@ public:
     // Splits `size` bytes into chunks of kDefaultChunkSize and stores each.
     Result<std::vector<ChunkRef>> PutBlob(const void* data, uint64_t size);
 
-    // Adds "format", "version", "creator", "created" and "chunk_count" fields to the
-    // manifest, writes it, its checksum and the COMPLETE marker, flushes and renames.
+    // Adds "format", "version", "creator", "created", "chunk_count", "bytes_raw" and
+    // "bytes_stored" fields to the manifest, writes it, its checksum and the COMPLETE marker,
+    // flushes and renames. Waits for PutChunk calls in flight; fails (and removes the
+    // temporary directory) if any PutChunk failed, so a dump with a lost chunk never commits.
     Status Commit(nlohmann::json manifest);
     void Abort();
 
     const std::string& target_dir() const;
     uint64_t bytes_stored() const;   // bytes written to chunk files (after compression)
     uint64_t bytes_raw() const;      // raw bytes offered to PutChunk (before dedup)
+    uint64_t chunk_count() const;    // distinct chunks stored
 
     struct Impl;
 private:
@@ -85,6 +88,16 @@ public:
     Status ReadResource(const nlohmann::json& resource, void* dst, uint64_t dst_size) const;
     // Verifies every chunk the manifest references; progress(done_bytes, total_bytes).
     Status VerifyAll(const std::function<void(uint64_t, uint64_t)>& progress = {}) const;
+
+    // The image directory as given to Open (trailing slashes removed).
+    const std::string& dir() const;
+    // Every distinct chunk the manifest references (top-level "resources" and each section's
+    // "resources"), in first-reference order. Checks that each resource's chunk sizes add up
+    // to its "size"; does not read the chunk files.
+    Result<std::vector<ChunkRef>> ReferencedChunks() const;
+    // Size of a chunk's file on disk (48-byte header included), without verifying it;
+    // kNotFound "<dir>/chunks/…: missing" when absent.
+    Result<uint64_t> ChunkFileSize(const ChunkRef& ref) const;
 
     struct Impl;
 private:

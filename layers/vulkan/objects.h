@@ -10,8 +10,11 @@
 //   Buffer* b = Get<VkBuffer>(app);                                // typed access for hooks
 //   DestroyWrapper(app);                                           // after destroy
 //
-// Generated code (vk_wrap.cpp) uses Wrap / Unwrap / DestroyWrapper only; hand-written
+// Generated code (vk_wrap_*.cpp) uses Wrap / Unwrap / DestroyWrapper only; hand-written
 // hooks use the typed structs in object_types.h.
+//
+// Dispatchable wrappers must not be polymorphic (no vtable): the loader owns their first word.
+// They are deleted through their static type (WrapperOf<H>::type), never through the base.
 #pragma once
 
 #include <vulkan/vulkan.h>
@@ -39,6 +42,7 @@ struct Object {
     uint64_t driver = 0;            // next layer's handle
     DeviceData* device = nullptr;   // owning device, null for instance-level objects
     InstanceData* instance = nullptr;
+    uint64_t parent_id = 0;         // pool that allocated it (command buffer, descriptor set), else 0
     virtual ~Object() = default;
 };
 
@@ -50,14 +54,22 @@ struct DispatchableObject {
     void* driver = nullptr;         // next layer's dispatchable handle
     DeviceData* device = nullptr;
     InstanceData* instance = nullptr;
-    virtual ~DispatchableObject() = default;
+    uint64_t parent_id = 0;         // pool that allocated it (command buffer), else 0
 };
+static_assert(sizeof(void*) == 8, "non-dispatchable handles are wrapper pointers: 64-bit only");
+static_assert(!std::is_polymorphic_v<DispatchableObject>, "the loader owns the first word");
+
+// The five dispatchable handle types; every other handle is non-dispatchable.
+template <typename H>
+inline constexpr bool kIsDispatchable = std::is_same_v<H, VkInstance> || std::is_same_v<H, VkPhysicalDevice> ||
+                                        std::is_same_v<H, VkDevice> || std::is_same_v<H, VkQueue> ||
+                                        std::is_same_v<H, VkCommandBuffer>;
 
 // Maps a Vulkan handle type to its wrapper struct. Tracked types specialise this in
 // object_types.h; everything else is a plain Object / DispatchableObject.
 template <typename H>
 struct WrapperOf {
-    using type = std::conditional_t<std::is_pointer_v<H>, DispatchableObject, Object>;
+    using type = std::conditional_t<kIsDispatchable<H>, DispatchableObject, Object>;
 };
 
 template <typename H>

@@ -1,0 +1,71 @@
+// vk_checkpoint.h — Vulkan's side of a checkpoint: what the engine sees of Vulkan state.
+//
+// One VulkanCheckpoint per process spans every VkDevice: one DAG, one engine, so a dump has
+// one cut across all queues of all devices. It tracks queues (a driver timeline semaphore per
+// queue, signalled with each submission's sequence number, tells completion), turns
+// submissions into DAG ops, describes objects for the image, and registers the "vulkan"
+// provider with the agent.
+//
+//   auto& cp = VulkanCheckpoint::Get();
+//   cp.AddDevice(device_data);                         // after vkCreateDevice
+//   cp.BeginSubmit(queue, cbs);  ... driver submit ...  cp.EndSubmit(queue, result);
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "dag/dag.h"
+#include "dag/engine.h"
+#include "layers/vulkan/device_data.h"
+#include "layers/vulkan/object_types.h"
+
+namespace gpucr::vk {
+
+class VulkanCheckpoint : public engine::CaptureSource {
+public:
+    static VulkanCheckpoint& Get();
+
+    void AddDevice(DeviceData* device);
+    void RemoveDevice(DeviceData* device);
+    void AddQueue(Queue* queue);
+
+    dag::Dag& dag() { return dag_; }
+    engine::CheckpointEngine& engine() { return engine_; }
+
+    // Around one vkQueueSubmit/vkQueueSubmit2 of `cbs`, on the application's thread.
+    void BeginSubmit(Queue* queue, const std::vector<CommandBuffer*>& cbs) noexcept;
+    void EndSubmit(Queue* queue, VkResult result) noexcept;
+
+    // Host writes made visible through vkFlushMappedMemoryRanges (non-coherent memory).
+    void RecordHostWrite(DeviceMemory* memory, VkDeviceSize offset, VkDeviceSize size) noexcept;
+
+    // engine::CaptureSource
+    Result<std::vector<engine::ResourceView>> SnapshotResources() override;
+    Result<nlohmann::json> SnapshotObjects() override;
+    std::map<dag::QueueId, uint64_t> QueueSeqs() override;
+    Status WaitQueue(dag::QueueId queue, uint64_t seq) override;
+
+    nlohmann::json Describe();
+    Result<nlohmann::json> Dump(image::ImageWriter& writer, const nlohmann::json& request,
+                                const agent::ProgressFn& progress);
+
+private:
+    VulkanCheckpoint();
+    Status EnsureTimeline(Queue* queue);
+    Status CheckSupported();
+
+    std::mutex mu_;
+    std::vector<DeviceData*> devices_;
+    std::map<uint64_t, Queue*> queues_;  // by id
+    dag::Dag dag_;
+    engine::CheckpointEngine engine_;
+    // Shader code of modules referenced by the last object snapshot (written after the cut).
+    std::map<uint64_t, std::shared_ptr<const std::vector<uint32_t>>> snapshot_code_;
+};
+
+}  // namespace gpucr::vk

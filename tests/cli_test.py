@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""Command-line behaviour of gpucr: exit codes, one-line errors, ps and dump against a stand-in agent.
+
+Usage: cli_test.py PATH_TO_GPUCR [unittest args]
+
+The stand-in agent is a Python Unix-socket server speaking docs/protocol.md; it checks the CLI's
+side of the protocol only. The real agent is tested by dag/agent_test and the integration tests.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+
+GPUCR = None
+
+
+class FakeAgent:
+    """Serves <runtime>/<pid>.sock, answering each request with the given handler's lines."""
+
+    def __init__(self, runtime_dir, pid, handler):
+        self.path = os.path.join(runtime_dir, f"{pid}.sock")
+        self.handler = handler
+        self.requests = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(4)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                if not data:
+                    continue
+                request = json.loads(data)
+                self.requests.append(request)
+                for line in self.handler(request):
+                    conn.sendall((json.dumps(line) + "\n").encode())
+
+    def close(self):
+        self.sock.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+def describe_ok(request):
+    if request["cmd"] == "describe":
+        yield {"ok": True, "result": {"pid": os.getpid(), "exe": "/usr/bin/fakeapp", "cmdline": ["fakeapp"],
+                                      "apis": {"vulkan": {"devices": ["llvmpipe"], "objects": 5, "bytes": 4096}}}}
+    elif request["cmd"] == "dump":
+        yield {"event": "progress", "phase": "precopy", "done": 0, "total": 4096}
+        yield {"event": "progress", "phase": "precopy", "done": 4096, "total": 4096}
+        yield {"ok": True, "result": {"image": request["dir"], "mode": request["mode"], "apis": ["vulkan"],
+                                      "stats": {"wall_ms": 12.5, "bytes_raw": 4096, "bytes_stored": 2048,
+                                                "throughput_mib_s": 0.3, "held_max_ms": 1.5,
+                                                "held_total_ms": 2.25}}}
+    else:
+        yield {"ok": False, "code": "invalid_argument", "error": "unknown command"}
+
+
+def dump_refused(request):
+    yield {"ok": False, "code": "failed_precondition", "error": "process does not use opencl"}
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="gpucr-cli-test-")
+        self.runtime = os.path.join(self.tmp.name, "rt")
+        os.mkdir(self.runtime, 0o700)
+        os.chmod(self.runtime, 0o700)
+        self.env = dict(os.environ, GPUCR_RUNTIME_DIR=self.runtime)
+        self.env.pop("GPUCR_DISABLE", None)
+        self.agents = []
+
+    def tearDown(self):
+        for agent in self.agents:
+            agent.close()
+        self.tmp.cleanup()
+
+    def gpucr(self, *args, cwd=None):
+        return subprocess.run([GPUCR, *args], env=self.env, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+    def agent(self, handler=describe_ok):
+        a = FakeAgent(self.runtime, os.getpid(), handler)
+        self.agents.append(a)
+        return a
+
+    def assert_one_line_failure(self, r, contains):
+        self.assertEqual(r.returncode, 1, r.stderr)
+        lines = r.stderr.splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertTrue(lines[0].startswith("gpucr: "), lines[0])
+        self.assertIn(contains, lines[0])
+        self.assertEqual(r.stdout, "")
+
+    def test_usage_errors_exit_2(self):
+        for args in ([], ["bogus"], ["dump"], ["dump", "1"], ["dump", "1", "-D", "x", "--mode", "fast"],
+                     ["dump", "1", "-D", "x", "--nope"], ["run"], ["run", "--api", "metal", "--", "true"]):
+            r = self.gpucr(*args)
+            self.assertEqual(r.returncode, 2, f"{args}: {r.stderr}")
+            self.assertTrue(r.stderr.startswith("gpucr: "), r.stderr)
+
+    def test_help_and_version_exit_0(self):
+        self.assertEqual(self.gpucr("--help").returncode, 0)
+        self.assertEqual(self.gpucr("dump", "--help").returncode, 0)
+        r = self.gpucr("--version")
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout.strip(), r"^\d+\.\d+\.\d+$")
+
+    def test_dump_pid_without_agent(self):
+        r = self.gpucr("dump", "999999", "-D", os.path.join(self.tmp.name, "img"), "--gpu-only")
+        self.assert_one_line_failure(r, "no gpucr agent for process 999999 (start it with gpucr run)")
+
+    def test_dump_pid_not_a_number(self):
+        r = self.gpucr("dump", "abc", "-D", os.path.join(self.tmp.name, "img"), "--gpu-only")
+        self.assert_one_line_failure(r, "invalid process id")
+
+    def test_dump_into_non_empty_dir(self):
+        agent = self.agent()
+        img = os.path.join(self.tmp.name, "full")
+        os.mkdir(img)
+        open(os.path.join(img, "x"), "w").close()
+        r = self.gpucr("dump", str(os.getpid()), "-D", img, "--gpu-only")
+        self.assert_one_line_failure(r, f"{img}: exists and is not empty")
+        self.assertEqual(agent.requests, [])
+
+    def test_dump_without_gpu_only(self):
+        agent = self.agent()
+        r = self.gpucr("dump", str(os.getpid()), "-D", os.path.join(self.tmp.name, "img"))
+        self.assert_one_line_failure(r, "use --gpu-only")
+        self.assertEqual(agent.requests, [])
+
+    def test_dump_round_trip(self):
+        agent = self.agent()
+        r = self.gpucr("dump", str(os.getpid()), "-D", "img", "--gpu-only", "--mode", "dirty", cwd=self.tmp.name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        img = os.path.join(os.path.realpath(self.tmp.name), "img")
+        self.assertEqual(len(agent.requests), 1)
+        req = agent.requests[0]
+        self.assertEqual(req["cmd"], "dump")
+        self.assertTrue(os.path.isabs(req["dir"]))
+        self.assertEqual(os.path.realpath(req["dir"]), img)
+        self.assertEqual(req["mode"], "dirty")
+        self.assertEqual(req["backend"], "auto")
+        self.assertIn("dump: ", r.stdout)
+        self.assertIn("  mode: dirty\n", r.stdout)
+        self.assertIn("  application held: max 1.5 ms, total 2.2 ms\n", r.stdout)
+        self.assertIn("  bytes: 4096 (stored 2048)\n", r.stdout)
+        self.assertIn("  throughput: 0.3 MiB/s\n", r.stdout)
+        self.assertEqual(r.stderr, "")  # not a terminal: no progress line
+
+    def test_dump_json(self):
+        self.agent()
+        r = self.gpucr("dump", str(os.getpid()), "-D", os.path.join(self.tmp.name, "img"), "--gpu-only", "--json",
+                       "--backend", "vulkan", "--compress")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        result = json.loads(r.stdout)
+        self.assertEqual(result["stats"]["bytes_raw"], 4096)
+
+    def test_dump_error_from_agent(self):
+        self.agent(dump_refused)
+        r = self.gpucr("dump", str(os.getpid()), "-D", os.path.join(self.tmp.name, "img"), "--gpu-only",
+                       "--backend", "opencl")
+        self.assert_one_line_failure(r, "process does not use opencl")
+
+    def test_ps_no_agents(self):
+        r = self.gpucr("ps")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 1)
+        for column in ("PID", "EXE", "APIS", "DEVICES", "OBJECTS", "BYTES"):
+            self.assertIn(column, lines[0])
+        r = self.gpucr("ps", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), [])
+
+    def test_ps_lists_agent_and_removes_dead_sockets(self):
+        self.agent()
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        dead_sock = os.path.join(self.runtime, f"{dead.pid}.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(dead_sock)
+        s.close()
+        r = self.gpucr("ps")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = r.stdout.splitlines()[1:]
+        self.assertEqual(len(rows), 1, r.stdout)
+        self.assertEqual(rows[0].split()[:3], [str(os.getpid()), "fakeapp", "vulkan"])
+        self.assertIn("llvmpipe", rows[0])
+        self.assertFalse(os.path.exists(dead_sock))
+        listed = json.loads(self.gpucr("ps", "--json").stdout)
+        self.assertEqual(listed[0]["apis"]["vulkan"]["objects"], 5)
+
+    def test_ps_refuses_open_runtime_dir(self):
+        os.chmod(self.runtime, 0o755)
+        self.assert_one_line_failure(self.gpucr("ps"), "expected 0700")
+
+    def test_run_unsupported_api(self):
+        self.assert_one_line_failure(self.gpucr("run", "--api", "opencl", "--", "true"), "not supported yet")
+
+    def test_run_execs_with_layer_environment(self):
+        layer_dir = os.path.normpath(os.path.join(os.path.dirname(os.path.realpath(GPUCR)), "..", "layers", "vulkan"))
+        if not os.path.exists(os.path.join(layer_dir, "VkLayer_gpucr.json")):
+            self.skipTest("Vulkan layer manifest not built")
+        self.env["VK_LOADER_LAYERS_ENABLE"] = "VK_LAYER_other"
+        r = self.gpucr("run", "--", "sh", "-c", 'echo "$VK_ADD_LAYER_PATH|$VK_LOADER_LAYERS_ENABLE"')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        path, layers = r.stdout.strip().split("|")
+        self.assertEqual(path.split(":")[0], layer_dir)
+        self.assertEqual(layers, "VK_LAYER_other,VK_LAYER_GPUCR_checkpoint")
+
+    def test_run_missing_program(self):
+        layer_dir = os.path.join(os.path.dirname(os.path.realpath(GPUCR)), "..", "layers", "vulkan")
+        if not os.path.exists(os.path.join(layer_dir, "VkLayer_gpucr.json")):
+            self.skipTest("Vulkan layer manifest not built")
+        self.assert_one_line_failure(self.gpucr("run", "--", "/nonexistent/prog"), "/nonexistent/prog")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit("usage: cli_test.py PATH_TO_GPUCR [unittest args]")
+    GPUCR = os.path.abspath(sys.argv.pop(1))
+    unittest.main()

@@ -1,0 +1,144 @@
+"""Helpers for gpucr's integration tests: run an example under gpucr, dump it, compare images.
+
+Everything here drives real processes on the machine's real Vulkan driver (lavapipe in CI).
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+
+class Tools:
+    """Paths of the built programs, from the command line of a test."""
+
+    def __init__(self, args):
+        self.gpucr = args.gpucr
+        self.examples = args.examples
+        self.ref = args.ref
+        self.extract = args.extract
+
+    def example(self, name):
+        return os.path.join(self.examples, name)
+
+
+def add_tool_args(parser):
+    parser.add_argument("--gpucr", required=True)
+    parser.add_argument("--examples", required=True, help="directory of the built vk_* examples")
+    parser.add_argument("--ref", required=True, help="example_ref")
+    parser.add_argument("--extract", required=True, help="image_extract")
+
+
+def test_env(tmp):
+    env = dict(os.environ)
+    env["GPUCR_RUNTIME_DIR"] = os.path.join(tmp, "run")
+    env.setdefault("XDG_RUNTIME_DIR", tmp)
+    env.pop("GPUCR_DISABLE", None)
+    return env
+
+
+class RunningApp:
+    """An example started with `gpucr run`, waited for until its steps begin."""
+
+    def __init__(self, tools, tmp, env, example, args, timeout=60):
+        self.ready = os.path.join(tmp, f"{example}.ready")
+        self.stats = os.path.join(tmp, f"{example}.stats.json")
+        cmd = [tools.gpucr, "run", "--", tools.example(example)] + args + [
+            "--ready-file", self.ready, "--stats", self.stats, "--quiet"]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.pid = self.proc.pid
+        sock = os.path.join(env["GPUCR_RUNTIME_DIR"], f"{self.pid}.sock")
+        deadline = time.time() + timeout
+        while not (os.path.exists(self.ready) and os.path.exists(sock)):
+            if self.proc.poll() is not None:
+                out, err = self.proc.communicate()
+                raise AssertionError(f"{example} exited early ({self.proc.returncode}): {err[-2000:]}")
+            if time.time() > deadline:
+                self.kill()
+                raise AssertionError(f"{example} did not become ready")
+            time.sleep(0.02)
+
+    def finish(self, timeout=300):
+        out, err = self.proc.communicate(timeout=timeout)
+        lines = [l for l in out.splitlines() if l.strip()]
+        return self.proc.returncode, (lines[-1] if lines else ""), err
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.communicate()
+
+
+def reference_checksum(tools, example, mib, steps, extra=()):
+    out = subprocess.run([tools.ref, "--example", example, "--mib", str(mib), "--gpu-steps", str(steps),
+                          "--checksum"] + list(extra), check=True, capture_output=True, text=True).stdout
+    return out.strip().splitlines()[-1]
+
+
+def gpucr(tools, env, *args, timeout=300):
+    return subprocess.run([tools.gpucr] + list(args), env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def extract_image(tools, image, out):
+    os.makedirs(out, exist_ok=True)
+    r = subprocess.run([tools.extract, image, out], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError(f"image_extract failed: {r.stderr}")
+    with open(os.path.join(out, "index.json")) as f:
+        return json.load(f)
+
+
+def read_u32(path, word=0):
+    with open(path, "rb") as f:
+        f.seek(word * 4)
+        return int.from_bytes(f.read(4), "little")
+
+
+def compare_with_reference(tc, tools, example, mib, image, tmp, extra=()):
+    """Asserts that every memory object in the image equals the CPU reference at the image's cut.
+
+    The cut's number of completed GPU steps is read from the image's meta buffer (word 0), and
+    for vk_serving the host's write count from the input buffer's header word.
+    Returns the number of GPU steps at the cut.
+    """
+    got = os.path.join(tmp, "got")
+    index = extract_image(tools, image, got)
+    # Layout of the example (roles in creation order), from the reference at step 0.
+    layout_dir = os.path.join(tmp, "layout")
+    subprocess.run([tools.ref, "--example", example, "--mib", str(mib), "--gpu-steps", "0", "--out", layout_dir]
+                   + list(extra), check=True, capture_output=True)
+    with open(os.path.join(layout_dir, "index.json")) as f:
+        layout = json.load(f)
+    tc.assertEqual(len(index), len(layout), f"image has {len(index)} memory objects, example has {len(layout)}")
+    roles = {e["role"]: e["index"] for e in layout}
+    gpu_steps = read_u32(os.path.join(got, f"res{roles['meta']}.bin"))
+    ref_args = ["--gpu-steps", str(gpu_steps)]
+    if example == "serving":
+        ref_args += ["--host-steps", str(read_u32(os.path.join(got, f"res{roles['input']}.bin")))]
+    want = os.path.join(tmp, "want")
+    subprocess.run([tools.ref, "--example", example, "--mib", str(mib), "--out", want] + ref_args + list(extra),
+                   check=True, capture_output=True)
+    for e in layout:
+        i = e["index"]
+        with open(os.path.join(got, f"res{i}.bin"), "rb") as f:
+            g = f.read()
+        with open(os.path.join(want, f"mem{i}.bin"), "rb") as f:
+            w = f.read()
+        tc.assertGreaterEqual(len(g), len(w), f"memory object {i} ({e['role']}) is smaller in the image")
+        if g[:len(w)] != w:
+            first = next(k for k in range(len(w)) if g[k] != w[k])
+            tc.fail(f"memory object {i} ({e['role']}) differs from the reference after {gpu_steps} steps "
+                    f"at byte {first}")
+        tc.assertEqual(g[len(w):], bytes(len(g) - len(w)), f"memory object {i}: tail past the buffer not zero")
+    return gpu_steps
+
+
+class TempDir:
+    def __enter__(self):
+        self.path = tempfile.mkdtemp(prefix="gpucr-test-")
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)
