@@ -5,6 +5,7 @@
 // RegisterProvider) notice that getpid() changed and start a fresh one with the child's pid.
 #include "dag/agent.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -76,9 +77,21 @@ void AtExit() {
     if (s.serving_pid == ::getpid() && !s.socket_path.empty()) ::unlink(s.socket_path.c_str());
 }
 
+// The agent thread, the atexit/atfork handlers and the providers run code of the library that
+// holds this file (a Vulkan layer, which the loader dlclose()s at vkDestroyInstance). Keep that
+// library mapped for the life of the process.
+void PinThisLibrary() {
+    Dl_info info{};
+    if (::dladdr(reinterpret_cast<void*>(&PinThisLibrary), &info) == 0 || info.dli_fname == nullptr) return;
+    if (::dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) == nullptr) {  // handle kept on purpose
+        GPUCR_LOG_DEBUG("agent", "cannot pin {}: {}", info.dli_fname, ::dlerror());
+    }
+}
+
 void InstallHooksLocked(State& s) {
     if (s.hooks_installed) return;
     s.hooks_installed = true;
+    PinThisLibrary();
     ::pthread_atfork(AtForkPrepare, AtForkParent, AtForkChild);
     std::atexit(AtExit);
 }

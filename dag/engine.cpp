@@ -355,11 +355,9 @@ Status CheckpointEngine::TakeCut(DumpState& st, bool wait_all) {
             r->guard_slot = hostguard::AddRange(r->view.host, RoundUp(r->view.size, kPage), &OnHostFault, r.get());
             if (r->guard_slot < 0) return Unsupported("too many mapped memory ranges to protect during a dump");
         }
-        for (size_t b = 0; b < r->nblocks; ++b) {
-            if (r->state[b].load() != kDone) {
-                GPUCR_RETURN_IF_ERROR(hostguard::SetWritable(r->view.host + b * kBlockSize, r->ProtLen(b), false));
-            }
-        }
+        // One call: the whole allocation changes protection at one instant (blocks already
+        // captured fault once more and are simply made writable again).
+        GPUCR_RETURN_IF_ERROR(hostguard::SetWritable(r->view.host, RoundUp(r->view.size, kPage), false));
     }
     if (wait_all) {
         for (auto& r : st.res) r->pending_done = true;

@@ -16,6 +16,7 @@
 #include <functional>
 
 #include "layers/vulkan/arena.h"
+#include "layers/vulkan/object_types.h"
 #include "layers/vulkan/device_data.h"
 #include "layers/vulkan/instance_data.h"
 

@@ -4,6 +4,7 @@
 // submit time, and what re-recording needs); the bound compute state is snapshotted into each
 // dispatch. Commands outside the modelled set mark the buffer, and its submissions count as
 // writing all memory. vkQueueSubmit(2) brackets the driver call with the checkpoint engine.
+#include "backends/vulkan/vk_access.h"
 #include "backends/vulkan/vk_checkpoint.h"
 #include "dag/log.h"
 #include "layers/vulkan/wrap.h"

@@ -154,18 +154,12 @@ VkResult Layer_vkEnumerateDeviceExtensionProperties(VkPhysicalDevice physicalDev
 }  // namespace gpucr::vk
 
 // ---- exports: the only symbols the library makes visible ----
+// Internally the layer's own (hidden) functions are used: a reference to the exported names could bind
+// to libvulkan's functions of the same name through symbol interposition.
 
-GPUCR_EXPORT VKAPI_ATTR VkResult VKAPI_CALL vkNegotiateLoaderLayerInterfaceVersion(VkNegotiateLayerInterface* v) {
-    if (v == nullptr || v->sType != LAYER_NEGOTIATE_INTERFACE_STRUCT) return VK_ERROR_INITIALIZATION_FAILED;
-    if (v->loaderLayerInterfaceVersion < 2) return VK_ERROR_INITIALIZATION_FAILED;
-    v->loaderLayerInterfaceVersion = 2;
-    v->pfnGetInstanceProcAddr = vkGetInstanceProcAddr;
-    v->pfnGetDeviceProcAddr = vkGetDeviceProcAddr;
-    v->pfnGetPhysicalDeviceProcAddr = nullptr;
-    return VK_SUCCESS;
-}
+namespace {
 
-GPUCR_EXPORT VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL vkGetInstanceProcAddr(VkInstance instance, const char* pName) {
+VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL GetInstanceProcAddr(VkInstance instance, const char* pName) noexcept {
     try {
         return gpucr::vk::layer::Layer_vkGetInstanceProcAddr(instance, pName);
     } catch (...) {
@@ -174,11 +168,31 @@ GPUCR_EXPORT VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL vkGetInstanceProcAddr(VkIn
     }
 }
 
-GPUCR_EXPORT VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL vkGetDeviceProcAddr(VkDevice device, const char* pName) {
+VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL GetDeviceProcAddr(VkDevice device, const char* pName) noexcept {
     try {
         return gpucr::vk::layer::Layer_vkGetDeviceProcAddr(device, pName);
     } catch (...) {
         GPUCR_LOG_ERROR("vk", "vkGetDeviceProcAddr: unexpected exception");
         return nullptr;
     }
+}
+
+}  // namespace
+
+GPUCR_EXPORT VKAPI_ATTR VkResult VKAPI_CALL vkNegotiateLoaderLayerInterfaceVersion(VkNegotiateLayerInterface* v) {
+    if (v == nullptr || v->sType != LAYER_NEGOTIATE_INTERFACE_STRUCT) return VK_ERROR_INITIALIZATION_FAILED;
+    if (v->loaderLayerInterfaceVersion < 2) return VK_ERROR_INITIALIZATION_FAILED;
+    v->loaderLayerInterfaceVersion = 2;
+    v->pfnGetInstanceProcAddr = GetInstanceProcAddr;
+    v->pfnGetDeviceProcAddr = GetDeviceProcAddr;
+    v->pfnGetPhysicalDeviceProcAddr = nullptr;
+    return VK_SUCCESS;
+}
+
+GPUCR_EXPORT VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL vkGetInstanceProcAddr(VkInstance instance, const char* pName) {
+    return GetInstanceProcAddr(instance, pName);
+}
+
+GPUCR_EXPORT VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL vkGetDeviceProcAddr(VkDevice device, const char* pName) {
+    return GetDeviceProcAddr(device, pName);
 }

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "backends/vulkan/vk_memory.h"
 #include "dag/log.h"
 #include "layers/vulkan/device_data.h"
 #include "layers/vulkan/instance_data.h"
@@ -210,8 +211,12 @@ VkResult Layer_vkCreateDevice(VkPhysicalDevice physicalDevice, const VkDeviceCre
     Arena a;
     const VkDeviceCreateInfo* down = disabled ? pCreateInfo : UnwrapCopy(a, pCreateInfo, 1);
     VkPhysicalDevice driver_pd = disabled ? physicalDevice : Unwrap(physicalDevice);
-    VkDevice driver = VK_NULL_HANDLE;
+    // The loader passes its own device object down in *pDevice (its terminator reads it): keep it.
+    VkDevice driver = *pDevice;
+    std::function<void()> restore;
+    if (!disabled) down = PrepareDeviceCreateInfo(*inst, driver_pd, down, a, &restore);
     VkResult r = create(driver_pd, down, pAllocator, &driver);
+    if (restore) restore();
     if (r != VK_SUCCESS) return r;
 
     d->next_gdpa = next_gdpa;

@@ -8,14 +8,11 @@
 #include "layers/vulkan/device_data.h"
 #include "layers/vulkan/layer_internal.h"
 #include "layers/vulkan/wrap.h"
+#include "backends/vulkan/vk_checkpoint.h"
 #include "vk_hooks.h"
 
 #define GPUCR_TEST_EXPORT extern "C" __attribute__((visibility("default")))
 
-namespace gpucr::vk::hooks {
-extern std::atomic<uint64_t> g_example_pre_create_buffer;
-extern std::atomic<uint64_t> g_example_post_create_buffer;
-}  // namespace gpucr::vk::hooks
 
 namespace {
 
@@ -42,9 +39,11 @@ GPUCR_TEST_EXPORT int gpucr_vk_test_is_wrapper(VkDevice device, uint64_t handle)
     return found ? 1 : 0;
 }
 
-GPUCR_TEST_EXPORT void gpucr_vk_test_hook_counts(uint64_t* pre, uint64_t* post) {
-    *pre = gpucr::vk::hooks::g_example_pre_create_buffer.load();
-    *post = gpucr::vk::hooks::g_example_post_create_buffer.load();
+// What the hooks recorded: the buffer's size (vkCreateBuffer override) and the kernel DAG's op count
+// (vkQueueSubmit hooks).
+GPUCR_TEST_EXPORT void gpucr_vk_test_hook_counts(VkBuffer buffer, uint64_t* buffer_size, uint64_t* dag_ops) {
+    *buffer_size = buffer == VK_NULL_HANDLE ? 0 : gpucr::vk::Get(buffer)->size;
+    *dag_ops = gpucr::vk::VulkanCheckpoint::Get().dag().op_count();
 }
 
 // UnsupportedObjects() joined with ", " into buf; returns the full length.
