@@ -71,7 +71,10 @@ const VkDeviceCreateInfo* PrepareDeviceCreateInfo(InstanceData& inst, VkPhysical
         get_features2(pd, &f2);
         timeline_supported = tf.timelineSemaphore == VK_TRUE;
     }
-    if (timeline_supported && (props.apiVersion >= VK_API_VERSION_1_2 || enable(VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME))) {
+    // The extension as well on 1.2 devices: an application that asked for an older API version
+    // gets no core 1.2 entry points from the loader.
+    const bool timeline_ext = enable(VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME);
+    if (timeline_supported && (timeline_ext || props.apiVersion >= VK_API_VERSION_1_2)) {
         if (auto* v12 = FindInChain<VkPhysicalDeviceVulkan12Features>(
                 ci->pNext, VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES)) {
             if (!v12->timelineSemaphore) {
