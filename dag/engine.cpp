@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <unordered_map>
 
 #include "dag/host_guard.h"
@@ -35,6 +37,16 @@ uint64_t NowNs() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Test hook: GPUCR_TEST_DELAY_AFTER_CUT_MS holds the background copier after the cut (cow) or
+// after each pre-copy round (dirty), so tests can make the application write during a dump.
+void TestDelay() {
+    static const int ms = [] {
+        const char* v = std::getenv("GPUCR_TEST_DELAY_AFTER_CUT_MS");
+        return v ? std::atoi(v) : 0;
+    }();
+    if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
 void AtomicMax(std::atomic<uint64_t>& a, uint64_t v) {
@@ -95,6 +107,7 @@ struct CheckpointEngine::DumpState {
     std::atomic<uint64_t> fault_ns_max{0};
     std::atomic<uint64_t> faults{0};
     uint64_t rounds = 0;
+    uint64_t final_recopied = 0;
     std::vector<uint64_t> dirty_per_round;
     double cut_hold_ms = 0;
     double final_stop_ms = 0;
@@ -425,6 +438,7 @@ Status CheckpointEngine::RunCow(DumpState& st, image::ImageWriter& writer) {
         GPUCR_RETURN_IF_ERROR(TakeCut(st, false));
         st.cut_hold_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     }
+    TestDelay();
     GPUCR_RETURN_IF_ERROR(WriteAll(st, writer, false));
     st.phase.store(kPhaseDone);
     return Status::Ok();
@@ -470,6 +484,7 @@ Status CheckpointEngine::RunDirty(DumpState& st, image::ImageWriter& writer) {
     uint64_t last = ~0ull;
     for (int round = 0; round < 4; ++round) {
         GPUCR_RETURN_IF_ERROR(CopyRound(st, round > 0, &copied));
+        TestDelay();
         st.dirty_per_round.push_back(copied);
         st.rounds++;
         if (copied == 0 || copied * 2 > last) break;
@@ -482,6 +497,7 @@ Status CheckpointEngine::RunDirty(DumpState& st, image::ImageWriter& writer) {
         for (auto& r : st.res) {
             for (size_t b = 0; b < r->nblocks; ++b) {
                 if (r->state[b].load() == kDirtied) r->state[b].store(kNeed);
+                if (r->state[b].load() != kDone) st.final_recopied++;
                 GPUCR_RETURN_IF_ERROR(CaptureBlock(st, *r, b));
             }
         }
@@ -533,6 +549,7 @@ nlohmann::json CheckpointEngine::StatsJson(const DumpState& st) const {
             {"final_stop_ms", st.final_stop_ms},
             {"precopy_rounds", st.rounds},
             {"dirty_blocks_per_round", st.dirty_per_round},
+            {"final_recopied_blocks", st.final_recopied},
             {"bytes", st.total_bytes}};
 }
 

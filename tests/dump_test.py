@@ -18,6 +18,9 @@ import gpucr_testlib as lib  # noqa: E402
 
 ARGS = None
 
+# With --stress the app submits back to back for long enough to outlast a held dump.
+STRESS_STEPS = {"stencil": 300, "serving": 3000, "manybuf": 1500}
+
 PARAMS = {
     # example: (mib, steps, step_ms, extra args for example and reference)
     "stencil": (8, 40, 25, []),
@@ -31,9 +34,14 @@ class DumpTest(unittest.TestCase):
         tools = lib.Tools(ARGS)
         example, mode = ARGS.example, ARGS.mode
         mib, steps, step_ms, extra = PARAMS[example]
+        if ARGS.stress:
+            step_ms = 0  # submit back to back, while the dump is held after its cut
+            steps = STRESS_STEPS[example]
         want = lib.reference_checksum(tools, example, mib, steps, extra)
         with lib.TempDir() as tmp:
             env = lib.test_env(tmp)
+            if ARGS.stress:
+                env["GPUCR_TEST_DELAY_AFTER_CUT_MS"] = str(ARGS.stress)
             app = lib.RunningApp(tools, tmp, env, f"vk_{example}",
                                  ["--mib", str(mib), "--steps", str(steps), "--step-ms", str(step_ms)] + extra)
             try:
@@ -52,7 +60,15 @@ class DumpTest(unittest.TestCase):
             k = lib.compare_with_reference(self, tools, example, mib, image, tmp, extra)
             self.assertGreater(k, 0, "the cut fell before the first step: not a mid-run dump")
             self.assertLess(k, steps, "the cut fell after the last step: not a mid-run dump")
-            print(f"{example} {mode}: cut after {k} of {steps} steps; stats {json.dumps(stats)[:400]}")
+            engine = lib.section_stats(tools, env, image)
+            if ARGS.stress and mode == "cow":
+                self.assertGreater(engine["cow_blocks"] + engine["fault_copied_blocks"], 0,
+                                   "no write after the cut was copied first: the test did not exercise copy-on-write")
+            if ARGS.stress and mode == "dirty":
+                self.assertGreater(sum(engine["dirty_blocks_per_round"][1:]) + engine["final_recopied_blocks"], 0,
+                                   "nothing was re-copied: the test did not exercise dirty tracking")
+            print(f"{example} {mode}: cut after {k} of {steps} steps; stats {json.dumps(stats)[:300]}; "
+                  f"engine {json.dumps({k2: engine[k2] for k2 in ('cow_blocks', 'fault_copied_blocks', 'host_faults', 'dirty_blocks_per_round', 'final_recopied_blocks', 'held_max_ms')})}")
 
 
 if __name__ == "__main__":
@@ -61,5 +77,7 @@ if __name__ == "__main__":
     p.add_argument("--example", required=True)
     p.add_argument("--mode", required=True)
     p.add_argument("--delay", type=float, default=0.3, help="seconds between ready and dump")
+    p.add_argument("--stress", type=int, default=0,
+                   help="hold the dump this many ms after its cut while the app submits back to back")
     ARGS, rest = p.parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest)

@@ -142,3 +142,15 @@ class TempDir:
 
     def __exit__(self, *exc):
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def section_stats(tools, env, image, api="vulkan"):
+    """The engine's statistics of one API section of an image (from gpucr inspect --json)."""
+    r = gpucr(tools, env, "inspect", "-D", image, "--json")
+    if r.returncode != 0:
+        raise AssertionError(f"inspect failed: {r.stderr}")
+    manifest = json.loads(r.stdout)
+    for section in manifest["sections"]:
+        if section.get("api") == api:
+            return section["stats"]
+    raise AssertionError(f"image has no {api} section")

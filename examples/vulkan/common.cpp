@@ -73,6 +73,14 @@ Status VkError(const char* what, VkResult result) {
 Result<std::unique_ptr<Context>> Context::Create(const Options& options) {
     std::unique_ptr<Context> ctx(new Context());
     GPUCR_RETURN_IF_ERROR(ctx->Init(options));
+    if (options.render_pass) {
+        // An object outside what gpucr captures (tests check that a dump refuses cleanly).
+        VkSubpassDescription subpass{0, VK_PIPELINE_BIND_POINT_GRAPHICS};
+        VkRenderPassCreateInfo rpci{VK_STRUCTURE_TYPE_RENDER_PASS_CREATE_INFO};
+        rpci.subpassCount = 1;
+        rpci.pSubpasses = &subpass;
+        GPUCR_VK_RETURN_IF_ERROR(vkCreateRenderPass(ctx->device_, &rpci, nullptr, &ctx->render_pass_));
+    }
     return ctx;
 }
 
@@ -135,6 +143,7 @@ Context::~Context() {
     if (device_ != VK_NULL_HANDLE) {
         vkDeviceWaitIdle(device_);
         if (pool_ != VK_NULL_HANDLE) vkDestroyCommandPool(device_, pool_, nullptr);
+        if (render_pass_ != VK_NULL_HANDLE) vkDestroyRenderPass(device_, render_pass_, nullptr);
         vkDestroyDevice(device_, nullptr);
     }
     if (instance_ != VK_NULL_HANDLE) vkDestroyInstance(instance_, nullptr);
@@ -528,6 +537,7 @@ int RunExample(const char* name, int argc, char** argv, uint32_t default_mib, bo
     app.add_option("--stats", options.stats, "write per-step latencies (JSON) to this file");
     app.add_option("--ready-file", options.ready_file, "create this file when the steps start");
     app.add_flag("--quiet", options.quiet, "no progress on stderr");
+    app.add_flag("--render-pass", options.render_pass, "also create a VkRenderPass (a graphics object)");
     app.add_flag("--staging", options.staging, "upload and read back through staging buffers even if mappable");
     try {
         app.parse(argc, argv);

@@ -38,6 +38,7 @@ struct Options {
     std::string ready_file;
     bool quiet = false;
     bool staging = false;  // upload and read back through staging buffers even when memory is mappable
+    bool render_pass = false;  // also create a VkRenderPass, kept for the whole run
 };
 
 // Parses the common options, runs `body`, prints "<name>: error: ..." and returns 1 on failure
@@ -107,6 +108,7 @@ private:
     VkQueue queue_ = VK_NULL_HANDLE;
     uint32_t queue_family_ = 0;
     VkCommandPool pool_ = VK_NULL_HANDLE;
+    VkRenderPass render_pass_ = VK_NULL_HANDLE;
     VkPhysicalDeviceMemoryProperties memory_props_{};
     std::string device_name_;
 };
