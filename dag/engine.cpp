@@ -114,6 +114,7 @@ struct CheckpointEngine::DumpState {
     uint64_t t_start_ns = 0;
     uint64_t t_cut_ns = 0;
     bool failed = false;
+    std::atomic<bool> abort{false};
 };
 
 namespace {
@@ -439,7 +440,29 @@ Status CheckpointEngine::RunCow(DumpState& st, image::ImageWriter& writer) {
         st.cut_hold_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     }
     TestDelay();
-    GPUCR_RETURN_IF_ERROR(WriteAll(st, writer, false));
+    // A copier captures into memory as fast as memcpy goes, ahead of the writer (hash, store),
+    // so that few of the application's next writes find their blocks uncaptured. Resources
+    // with no pre-cut write in flight go first: they can be copied at once.
+    Status copier_status;
+    std::thread copier([&] {
+        std::vector<Res*> order;
+        for (auto& r : st.res) order.push_back(r.get());
+        std::stable_sort(order.begin(), order.end(), [](Res* a, Res* b) { return a->writes.empty() > b->writes.empty(); });
+        for (Res* r : order) {
+            for (size_t b = 0; b < r->nblocks && !st.abort.load(); ++b) {
+                Status s = CaptureBlock(st, *r, b);
+                if (!s.ok()) {
+                    copier_status = s;
+                    return;
+                }
+            }
+        }
+    });
+    Status s = WriteAll(st, writer, false);
+    if (!s.ok()) st.abort.store(true);
+    copier.join();
+    GPUCR_RETURN_IF_ERROR(s);
+    GPUCR_RETURN_IF_ERROR(copier_status);
     st.phase.store(kPhaseDone);
     return Status::Ok();
 }
