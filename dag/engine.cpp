@@ -2,11 +2,13 @@
 
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -48,6 +50,40 @@ void TestDelay() {
     }();
     if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
+
+// Waits a little for another thread's copy; async-signal-safe. Sleeping rather than spinning
+// lets a low-priority copier run on a busy machine.
+void Backoff(int& spins) {
+    if (++spins < 64) {
+        sched_yield();
+        return;
+    }
+    timespec ts{0, 20000};
+    nanosleep(&ts, nullptr);
+}
+
+// Background capture runs at the lowest priority (nice 19) so that, where the device is the
+// CPU itself (lavapipe), it yields the processors to the application; restored on scope exit.
+class ScopedBackground {
+public:
+    explicit ScopedBackground(bool enable) {
+        if (!enable) return;
+        tid_ = static_cast<int>(syscall(SYS_gettid));
+        errno = 0;
+        old_ = getpriority(PRIO_PROCESS, tid_);
+        if (errno == 0 && setpriority(PRIO_PROCESS, tid_, 19) == 0) active_ = true;
+    }
+    ~ScopedBackground() {
+        if (active_) setpriority(PRIO_PROCESS, tid_, old_);
+    }
+    ScopedBackground(const ScopedBackground&) = delete;
+    ScopedBackground& operator=(const ScopedBackground&) = delete;
+
+private:
+    int tid_ = 0;
+    int old_ = 0;
+    bool active_ = false;
+};
 
 void AtomicMax(std::atomic<uint64_t>& a, uint64_t v) {
     uint64_t cur = a.load();
@@ -108,6 +144,7 @@ struct CheckpointEngine::DumpState {
     std::atomic<uint64_t> faults{0};
     uint64_t rounds = 0;
     uint64_t final_recopied = 0;
+    double capture_ms = 0;          // cut to every block captured in memory
     std::vector<uint64_t> dirty_per_round;
     double cut_hold_ms = 0;
     double final_stop_ms = 0;
@@ -130,6 +167,7 @@ void OnHostFault(void* ctx, uint64_t offset) {
     }
     std::atomic<uint8_t>& s = r->state[b];
     const bool cut = r->owner->phase.load() == kPhaseCut;
+    int spins = 0;
     for (;;) {
         uint8_t v = s.load();
         if (cut) {
@@ -141,7 +179,7 @@ void OnHostFault(void* ctx, uint64_t offset) {
                 break;
             }
             if (v == kCopying) {
-                sched_yield();
+                Backoff(spins);
                 continue;
             }
             break;
@@ -240,7 +278,8 @@ void CheckpointEngine::BeforeRelease(dag::ResourceId resource) {
         // Before the cut the resource simply leaves the image; wait out a copy in flight.
         std::lock_guard rl(r.mu);
         for (size_t b = 0; b < r.nblocks; ++b) {
-            while (r.state[b].load() == kCopying || r.state[b].load() == kDirtied) sched_yield();
+            int spins = 0;
+            while (r.state[b].load() == kCopying || r.state[b].load() == kDirtied) Backoff(spins);
         }
         r.released = true;
     }
@@ -294,11 +333,12 @@ Status CheckpointEngine::EnsurePendingDone(DumpState& st, Res& r) {
 // Cut semantics: capture block b unless captured; safe against concurrent captures and faults.
 Status CheckpointEngine::CaptureBlock(DumpState& st, Res& r, size_t b) {
     std::atomic<uint8_t>& s = r.state[b];
+    int spins = 0;
     for (;;) {
         uint8_t v = s.load();
         if (v == kDone) return Status::Ok();
         if (v == kCopying || v == kDirtied) {
-            sched_yield();
+            Backoff(spins);
             continue;
         }
         // Pre-cut writes must land before the copy; waiting with the block unclaimed keeps
@@ -440,11 +480,13 @@ Status CheckpointEngine::RunCow(DumpState& st, image::ImageWriter& writer) {
         st.cut_hold_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     }
     TestDelay();
+    ScopedBackground background(true);
     // A copier captures into memory as fast as memcpy goes, ahead of the writer (hash, store),
     // so that few of the application's next writes find their blocks uncaptured. Resources
     // with no pre-cut write in flight go first: they can be copied at once.
     Status copier_status;
     std::thread copier([&] {
+        ScopedBackground copier_background(true);
         std::vector<Res*> order;
         for (auto& r : st.res) order.push_back(r.get());
         std::stable_sort(order.begin(), order.end(), [](Res* a, Res* b) { return a->writes.empty() > b->writes.empty(); });
@@ -457,6 +499,7 @@ Status CheckpointEngine::RunCow(DumpState& st, image::ImageWriter& writer) {
                 }
             }
         }
+        st.capture_ms = (NowNs() - st.t_cut_ns) / 1e6;
     });
     Status s = WriteAll(st, writer, false);
     if (!s.ok()) st.abort.store(true);
@@ -472,6 +515,7 @@ Status CheckpointEngine::RunStop(DumpState& st, image::ImageWriter& writer) {
     std::unique_lock lock(gate_);
     GPUCR_RETURN_IF_ERROR(TakeCut(st, true));
     Status s = WriteAll(st, writer, true);
+    st.capture_ms = (NowNs() - st.t_cut_ns) / 1e6;
     st.phase.store(kPhaseDone);
     st.cut_hold_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return s;
@@ -505,6 +549,7 @@ Status CheckpointEngine::RunDirty(DumpState& st, image::ImageWriter& writer) {
     }
     uint64_t copied = 0;
     uint64_t last = ~0ull;
+    auto background = std::make_unique<ScopedBackground>(true);
     for (int round = 0; round < 4; ++round) {
         GPUCR_RETURN_IF_ERROR(CopyRound(st, round > 0, &copied));
         TestDelay();
@@ -513,6 +558,7 @@ Status CheckpointEngine::RunDirty(DumpState& st, image::ImageWriter& writer) {
         if (copied == 0 || copied * 2 > last) break;
         last = copied;
     }
+    background.reset();  // the final stop holds the application: full speed
     {
         const auto t0 = std::chrono::steady_clock::now();
         std::unique_lock lock(gate_);
@@ -525,7 +571,9 @@ Status CheckpointEngine::RunDirty(DumpState& st, image::ImageWriter& writer) {
             }
         }
         st.final_stop_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        st.capture_ms = st.final_stop_ms;
     }
+    background = std::make_unique<ScopedBackground>(true);
     GPUCR_RETURN_IF_ERROR(WriteAll(st, writer, false));
     st.phase.store(kPhaseDone);
     return Status::Ok();
@@ -573,6 +621,8 @@ nlohmann::json CheckpointEngine::StatsJson(const DumpState& st) const {
             {"precopy_rounds", st.rounds},
             {"dirty_blocks_per_round", st.dirty_per_round},
             {"final_recopied_blocks", st.final_recopied},
+            {"capture_ms", st.capture_ms},
+            {"capture_mib_s", st.capture_ms > 0 ? st.total_bytes / 1048576.0 / (st.capture_ms / 1000.0) : 0.0},
             {"bytes", st.total_bytes}};
 }
 

@@ -146,6 +146,78 @@ TEST(Engine, HostWritesAfterTheCutAreCopiedFirst) {
     std::filesystem::remove_all(dir);
 }
 
+// Two queues, each writing its own resource with its own sequence numbers: the image must hold
+// each resource exactly as of its queue's position in the one cut.
+class TwoQueueSource : public CaptureSource {
+public:
+    TwoQueueSource() {
+        for (auto& m : mem) {
+            m = static_cast<uint8_t*>(mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+        }
+    }
+    ~TwoQueueSource() override {
+        for (auto* m : mem) munmap(m, kSize);
+    }
+    Result<std::vector<ResourceView>> SnapshotResources() override {
+        return std::vector<ResourceView>{{1, kSize, mem[0], false, {}}, {2, kSize, mem[1], false, {}}};
+    }
+    Result<nlohmann::json> SnapshotObjects() override { return nlohmann::json::object(); }
+    std::map<dag::QueueId, uint64_t> QueueSeqs() override {
+        cut[0] = seq[0].load();
+        cut[1] = seq[1].load();
+        return {{1, cut[0]}, {2, cut[1]}};
+    }
+    Status WaitQueue(dag::QueueId q, uint64_t s) override {
+        while (seq[q - 1].load() < s) std::this_thread::yield();
+        return Status::Ok();
+    }
+    uint8_t* mem[2];
+    std::atomic<uint64_t> seq[2] = {0, 0};
+    uint64_t cut[2] = {0, 0};
+};
+
+TEST(Engine, SeveralQueuesGetOneConsistentCut) {
+    for (Mode mode : {Mode::kCow, Mode::kDirty, Mode::kStop}) {
+        TwoQueueSource src;
+        dag::Dag dag;
+        CheckpointEngine engine(dag, src);
+        std::atomic<bool> stop{false};
+        auto queue = [&](int q) {
+            while (!stop.load()) {
+                const uint64_t seq = src.seq[q].load() + 1;
+                dag::Access w{static_cast<dag::ResourceId>(q + 1), 0, dag::kWholeSize, dag::Certainty::kCertain};
+                auto guard = engine.BeginSubmit(q + 1, seq, std::span<const dag::Access>(&w, 1));
+                std::memset(src.mem[q], static_cast<int>(seq & 0xff), kSize);
+                dag::Op op;
+                op.queue = q + 1;
+                op.seq = seq;
+                op.writes.push_back(w);
+                dag.Add(op);
+                src.seq[q].store(seq);
+                std::this_thread::sleep_for(std::chrono::microseconds(200));  // leave the copier some CPU
+            }
+        };
+        std::thread q0(queue, 0), q1(queue, 1);
+        while (src.seq[0].load() < 3 || src.seq[1].load() < 3) std::this_thread::yield();
+        const std::string dir = TempDir("two-queues");
+        Status s = DumpTo(engine, dir, mode);
+        stop = true;
+        q0.join();
+        q1.join();
+        ASSERT_TRUE(s.ok()) << s.message();
+        auto reader = image::ImageReader::Open(dir);
+        ASSERT_TRUE(reader.ok());
+        const auto& res = (*reader)->manifest()["sections"][0]["resources"];
+        std::vector<uint8_t> b(kSize);
+        for (int q = 0; q < 2; ++q) {
+            ASSERT_TRUE((*reader)->ReadResource(res[q], b.data(), kSize).ok());
+            const uint8_t want = static_cast<uint8_t>(src.cut[q] & 0xff);
+            for (uint64_t i = 0; i < kSize; i += 4093) ASSERT_EQ(b[i], want) << ModeName(mode) << " queue " << q;
+        }
+        std::filesystem::remove_all(dir);
+    }
+}
+
 TEST(Engine, ParsesModes) {
     EXPECT_EQ(ParseMode("bogus").status().code(), Code::kInvalidArgument);
     EXPECT_EQ(*ParseMode("dirty"), Mode::kDirty);

@@ -428,11 +428,15 @@ Result<std::vector<ChunkRef>> ImageReader::ReferencedChunks() const {
     std::vector<ChunkRef> out;
     std::unordered_set<std::string> seen;
     const std::string where = impl_->Path(kManifestFile);
+    // Contents live in "resources" (device state) and "blobs" (immutable data such as shader
+    // code), both lists of {"size", "chunks"} entries.
     auto collect_list = [&](const nlohmann::json& holder) -> Status {
-        auto it = holder.find("resources");
-        if (it == holder.end()) return Status::Ok();
-        if (!it->is_array()) return DataLoss(where + ": \"resources\" is not a list");
-        for (const auto& r : *it) GPUCR_RETURN_IF_ERROR(impl_->CollectResource(r, &out, &seen));
+        for (const char* key : {"resources", "blobs"}) {
+            auto it = holder.find(key);
+            if (it == holder.end()) continue;
+            if (!it->is_array()) return DataLoss(where + ": \"" + key + "\" is not a list");
+            for (const auto& r : *it) GPUCR_RETURN_IF_ERROR(impl_->CollectResource(r, &out, &seen));
+        }
         return Status::Ok();
     };
     GPUCR_RETURN_IF_ERROR(collect_list(impl_->manifest));

@@ -259,11 +259,11 @@ Result<nlohmann::json> VulkanCheckpoint::Dump(image::ImageWriter& writer, const 
                                writer.PutBlob(words->data(), words->size() * sizeof(uint32_t)));
         nlohmann::json refs = nlohmann::json::array();
         for (const auto& c : chunks) refs.push_back(image::ToJson(c));
-        code.push_back({{"object", id}, {"size", words->size() * sizeof(uint32_t)}, {"chunks", refs}});
+        code.push_back({{"object", id}, {"kind", "spirv"}, {"size", words->size() * sizeof(uint32_t)}, {"chunks", refs}});
     }
     snapshot_code_.clear();
     section["api"] = "vulkan";
-    section["shader_code"] = code;
+    section["blobs"] = code;
     return section;
 }
 

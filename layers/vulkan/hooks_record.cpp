@@ -4,6 +4,8 @@
 // submit time, and what re-recording needs); the bound compute state is snapshotted into each
 // dispatch. Commands outside the modelled set mark the buffer, and its submissions count as
 // writing all memory. vkQueueSubmit(2) brackets the driver call with the checkpoint engine.
+#include <cstring>
+
 #include "backends/vulkan/vk_access.h"
 #include "backends/vulkan/vk_checkpoint.h"
 #include "dag/log.h"
@@ -29,6 +31,7 @@ void AddDispatch(VkCommandBuffer cb, K kind, const char* name, uint32_t x, uint3
     RecordedCommand& cmd = Add(cb, kind, name);
     cmd.pipeline = c->bound_compute_pipeline;
     cmd.sets = c->bound_compute_sets;
+    cmd.push_constants = c->push_constants;
     cmd.group_count[0] = x;
     cmd.group_count[1] = y;
     cmd.group_count[2] = z;
@@ -51,6 +54,7 @@ void PostCall_vkBeginCommandBuffer(VkResult result, VkCommandBuffer commandBuffe
     c->commands.clear();
     c->bound_compute_pipeline = 0;
     c->bound_compute_sets.clear();
+    c->push_constants.clear();
     c->unmodeled = false;
 }
 
@@ -99,6 +103,13 @@ void PostCall_vkCmdBindDescriptorSets(VkCommandBuffer commandBuffer, VkPipelineB
         }
         sets[firstSet + i] = {s->id, std::move(offsets)};
     }
+}
+
+void PostCall_vkCmdPushConstants(VkCommandBuffer commandBuffer, VkPipelineLayout layout, VkShaderStageFlags stageFlags,
+                                 uint32_t offset, uint32_t size, const void* pValues) {
+    auto& pc = Get(commandBuffer)->push_constants;
+    if (pc.size() < offset + size) pc.resize(offset + size);
+    std::memcpy(pc.data() + offset, pValues, size);
 }
 
 void PostCall_vkCmdDispatch(VkCommandBuffer commandBuffer, uint32_t x, uint32_t y, uint32_t z) {

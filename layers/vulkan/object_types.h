@@ -160,6 +160,7 @@ struct RecordedCommand {
     std::vector<std::pair<VkDeviceSize, VkDeviceSize>> src_ranges;  // (offset, size) in the source
     std::vector<std::pair<VkDeviceSize, VkDeviceSize>> dst_ranges;  // (offset, size) in the destination
     std::vector<uint64_t> secondaries;        // kExecute
+    std::vector<uint8_t> push_constants;      // dispatches: the push-constant bytes in effect
 };
 struct CommandBuffer : DispatchableObject {
     VkCommandBufferLevel level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
@@ -167,6 +168,7 @@ struct CommandBuffer : DispatchableObject {
     // Recording state.
     uint64_t bound_compute_pipeline = 0;
     std::vector<std::pair<uint64_t, std::vector<uint32_t>>> bound_compute_sets;
+    std::vector<uint8_t> push_constants;
     bool unmodeled = false;                   // recorded something outside the modelled set
 };
 
