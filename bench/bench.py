@@ -92,7 +92,9 @@ def main():
     p.add_argument("--step-ms", type=int, default=100)
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--pairs", type=int, default=5, help="alternated with/without-layer pairs for overhead")
-    p.add_argument("--modes", default="stop,cow,dirty")
+    p.add_argument("--modes", default="stop,cow", help="modes for vk_stencil")
+    p.add_argument("--serving-modes", default="stop,cow,dirty")
+    p.add_argument("--serving-steps", type=int, default=5000)
     p.add_argument("--tmp", default=None, help="where images are written (default: system temp dir)")
     p.add_argument("--out", default=None, help="write raw results (JSON) here")
     a = p.parse_args()
@@ -103,25 +105,35 @@ def main():
     try:
         results["memcpy"] = json.loads(subprocess.run([bench.memcpy, str(min(a.mib, 1024))], capture_output=True,
                                                       text=True, check=True).stdout)
-        stencil_args = ["--mib", str(a.mib), "--steps", str(a.steps), "--step-ms", str(a.step_ms)]
-        want = subprocess.run([bench.ref, "--example", "stencil", "--mib", str(a.mib), "--gpu-steps", str(a.steps),
-                               "--checksum"], capture_output=True, text=True, check=True).stdout.strip()
-        # A run without a dump gives the step time the dump is placed against.
-        base, _, _ = bench.run_example("vk_stencil", stencil_args, layer=True)
-        median = statistics.median(base["step_ms"])
-        results["stencil_baseline"] = {"median_ms": median, "max_ms": max(base["step_ms"])}
-        runs = []
-        for rep in range(a.repeat):
-            for mode in a.modes.split(","):
-                stats, dump, engine = bench.run_example("vk_stencil", stencil_args, layer=True, dump_mode=mode,
-                                                        median_hint=median + a.step_ms)
-                runs.append({"mode": mode, "rep": rep, "stall_ms": stall_of(stats),
-                             "median_step_ms": statistics.median(stats["step_ms"]),
-                             "max_step_ms": max(stats["step_ms"]), "checksum_ok": stats["checksum"] == want,
-                             "dump": dump, "engine": engine})
-                print(f"  {mode}: stall {runs[-1]['stall_ms']:.1f} ms, held {dump['stats']['held_max_ms']:.1f} ms, "
-                      f"wall {dump['stats']['wall_ms']:.0f} ms", file=sys.stderr)
-        results["dumps"] = runs
+        workloads = [
+            # Every byte rewritten every step: the worst case for a concurrent dump.
+            ("stencil", ["--mib", str(a.mib), "--steps", str(a.steps), "--step-ms", str(a.step_ms)],
+             a.modes.split(","), a.steps),
+            # 1 GiB of read-only weights, small activations rewritten per request.
+            ("serving", ["--mib", str(a.mib), "--steps", str(a.serving_steps), "--step-ms", "5"],
+             a.serving_modes.split(","), a.serving_steps),
+        ]
+        results["workloads"] = []
+        for example, args, modes, steps in workloads:
+            want = subprocess.run([bench.ref, "--example", example, "--mib", str(a.mib), "--gpu-steps", str(steps),
+                                   "--checksum"], capture_output=True, text=True, check=True).stdout.strip()
+            # A run without a dump gives the step time the dump is placed against.
+            base, _, _ = bench.run_example(f"vk_{example}", args, layer=True)
+            median = statistics.median(base["step_ms"])
+            runs = []
+            for rep in range(a.repeat):
+                for mode in modes:
+                    stats, dump, engine = bench.run_example(f"vk_{example}", args, layer=True, dump_mode=mode,
+                                                            median_hint=max(median, 400.0))
+                    runs.append({"mode": mode, "rep": rep, "stall_ms": stall_of(stats),
+                                 "median_step_ms": statistics.median(stats["step_ms"]),
+                                 "max_step_ms": max(stats["step_ms"]), "checksum_ok": stats["checksum"] == want,
+                                 "dump": dump, "engine": engine})
+                    print(f"  {example} {mode}: stall {runs[-1]['stall_ms']:.1f} ms, "
+                          f"held {dump['stats']['held_max_ms']:.1f} ms, wall {dump['stats']['wall_ms']:.0f} ms",
+                          file=sys.stderr)
+            results["workloads"].append({"example": example, "args": " ".join(args), "median_ms": median,
+                                         "max_ms": max(base["step_ms"]), "dumps": runs})
         overhead = []
         for example, args in (("vk_stencil", ["--mib", str(a.mib), "--steps", "6"]),
                               ("vk_serving", ["--mib", "64", "--steps", "300"]),
@@ -151,26 +163,29 @@ def report(r, a):
              f"Command: `{r['command']}`", "",
              f"Host memcpy: {mc['prefaulted_gib_s']:.2f} GiB/s into present pages, "
              f"{mc['first_touch_gib_s']:.2f} GiB/s into fresh pages.", "",
-             f"vk_stencil, {a.mib} MiB, {a.steps} steps, {a.step_ms} ms pause between steps "
-             f"(median step without a dump: {r['stencil_baseline']['median_ms']:.0f} ms):", "",
-             "| mode | app stall (longest step − median) | longest app-thread hold (gpucr) | capture (cut to all in memory) | "
-             "capture rate, % of memcpy | dump wall (incl. writing, fsync) | captured | final checksum |",
-             "|---|---|---|---|---|---|---|---|"]
-    for d in r["dumps"]:
-        s = d["dump"]["stats"]
-        e = d["engine"]
-        pct = 100.0 * e["capture_mib_s"] / 1024.0 / mc["prefaulted_gib_s"]
-        lines.append(f"| {d['mode']} | {d['stall_ms']:.1f} ms | {s['held_max_ms']:.1f} ms | {e['capture_ms']:.0f} ms | "
-                     f"{e['capture_mib_s']:.0f} MiB/s, {pct:.0f}% | {s['wall_ms']:.0f} ms ({s['throughput_mib_s']:.0f} MiB/s) | "
-                     f"{s['bytes_raw'] / 2**20:.0f} MiB | {'ok' if d['checksum_ok'] else 'WRONG'} |")
-    by = {}
-    for d in r["dumps"]:
-        by.setdefault(d["mode"], []).append(d["stall_ms"])
-    if "stop" in by and "cow" in by:
-        ratio = statistics.median(by["stop"]) / max(statistics.median(by["cow"]), 1e-3)
-        lines += ["", f"Median stall: stop {statistics.median(by['stop']):.1f} ms, cow "
-                      f"{statistics.median(by['cow']):.1f} ms: cow's stall is {ratio:.1f}x shorter."]
-    lines += ["", "Steady state (no dump), per-step median with the layer against without it, "
+             ]
+    for w in r["workloads"]:
+        lines += [f"vk_{w['example']} `{w['args']}` (median step without a dump: {w['median_ms']:.1f} ms):", "",
+                  "| mode | app stall (longest step − median) | longest app-thread hold (gpucr) | capture (cut to all in "
+                  "memory) | capture rate, % of memcpy | dump wall (incl. writing, fsync) | captured | final checksum |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for d in w["dumps"]:
+            s = d["dump"]["stats"]
+            e = d["engine"]
+            pct = 100.0 * e["capture_mib_s"] / 1024.0 / mc["prefaulted_gib_s"]
+            lines.append(f"| {d['mode']} | {d['stall_ms']:.1f} ms | {s['held_max_ms']:.1f} ms | {e['capture_ms']:.0f} ms | "
+                         f"{e['capture_mib_s']:.0f} MiB/s, {pct:.0f}% | {s['wall_ms']:.0f} ms "
+                         f"({s['throughput_mib_s']:.0f} MiB/s) | {s['bytes_raw'] / 2**20:.0f} MiB | "
+                         f"{'ok' if d['checksum_ok'] else 'WRONG'} |")
+        by = {}
+        for d in w["dumps"]:
+            by.setdefault(d["mode"], []).append(d["stall_ms"])
+        if "stop" in by and "cow" in by:
+            ratio = statistics.median(by["stop"]) / max(statistics.median(by["cow"]), 1e-3)
+            lines += ["", f"Median stall: stop {statistics.median(by['stop']):.1f} ms, cow "
+                          f"{statistics.median(by['cow']):.1f} ms: cow's stall is {ratio:.1f}x shorter."]
+        lines.append("")
+    lines += ["Steady state (no dump), per-step median with the layer against without it, "
                   f"{a.pairs} alternated pairs:", "",
               "| example | args | without layer (ms) | with layer (ms) | overhead (median of pair ratios) |", "|---|---|---|---|---|"]
     for o in r["overhead"]:
