@@ -165,16 +165,24 @@ double NumberOr0(const json& j, const char* key) {
 json MakeStats(double wall_ms, const image::ImageWriter& writer, const json& sections) {
     double held_max = 0;
     double held_total = 0;
+    double capture_ms = 0;
+    json threads = json::array();
     for (const json& section : sections) {
         if (!section.is_object() || !section.contains("stats") || !section["stats"].is_object()) continue;
-        held_max = std::max(held_max, NumberOr0(section["stats"], "held_max_ms"));
-        held_total += NumberOr0(section["stats"], "held_total_ms");
+        const json& st = section["stats"];
+        held_max = std::max(held_max, NumberOr0(st, "held_max_ms"));
+        held_total += NumberOr0(st, "held_total_ms");
+        capture_ms = std::max(capture_ms, NumberOr0(st, "capture_ms"));
+        if (st.contains("threads") && st["threads"].is_array()) {
+            for (const json& t : st["threads"]) threads.push_back(t);
+        }
     }
     uint64_t raw = writer.bytes_raw();
     double seconds = wall_ms / 1000.0;
     double mib_s = seconds > 0 ? static_cast<double>(raw) / (1024.0 * 1024.0) / seconds : 0.0;
     return {{"wall_ms", wall_ms},        {"bytes_raw", raw},        {"bytes_stored", writer.bytes_stored()},
-            {"throughput_mib_s", mib_s}, {"held_max_ms", held_max}, {"held_total_ms", held_total}};
+            {"throughput_mib_s", mib_s}, {"held_max_ms", held_max}, {"held_total_ms", held_total},
+            {"capture_ms", capture_ms},  {"threads", threads}};
 }
 
 double MsSince(Clock::time_point start) {

@@ -63,15 +63,16 @@ void Backoff(int& spins) {
     nanosleep(&ts, nullptr);
 }
 
-// Background capture runs at the lowest priority (nice 19) so that, where the device is the
-// CPU itself (lavapipe), it yields the processors to the application; restored on scope exit.
+// Background capture threads run at a lower priority so that, where the device is the CPU
+// itself (lavapipe), they leave the processors to the application. `nice` 1..19 lowers the
+// thread's nice value; 20 means SCHED_IDLE (only otherwise idle processors; nice 19 where
+// that is refused); 0 changes nothing. Restored on scope exit.
 class ScopedBackground {
 public:
-    explicit ScopedBackground(bool enable) {
-        if (!enable) return;
+    explicit ScopedBackground(int nice) {
+        if (nice <= 0) return;
         tid_ = static_cast<int>(syscall(SYS_gettid));
-        // SCHED_IDLE: run only on otherwise idle processors; nice 19 where that is refused.
-        if (pthread_getschedparam(pthread_self(), &old_policy_, &old_param_) == 0) {
+        if (nice >= 20 && pthread_getschedparam(pthread_self(), &old_policy_, &old_param_) == 0) {
             sched_param idle{};
             if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) == 0) {
                 idle_ = true;
@@ -80,7 +81,7 @@ public:
         }
         errno = 0;
         old_ = getpriority(PRIO_PROCESS, tid_);
-        if (errno == 0 && setpriority(PRIO_PROCESS, tid_, 19) == 0) niced_ = true;
+        if (errno == 0 && setpriority(PRIO_PROCESS, tid_, std::min(nice, 19)) == 0) niced_ = true;
     }
     ~ScopedBackground() {
         if (idle_) pthread_setschedparam(pthread_self(), old_policy_, &old_param_);
@@ -113,6 +114,22 @@ Result<Mode> ParseMode(const std::string& s) {
     return InvalidArgument("unknown dump mode '" + s + "' (cow, dirty or stop)");
 }
 
+Result<DumpOptions> ParseDumpOptions(const nlohmann::json& request) {
+    DumpOptions o;
+    GPUCR_ASSIGN_OR_RETURN(o.mode, ParseMode(request.value("mode", std::string("cow"))));
+    const std::string bg = request.value("background", std::string("low"));
+    if (bg == "normal") {
+        o.background_nice = 0;
+    } else if (bg == "low") {
+        o.background_nice = 10;
+    } else if (bg == "idle") {
+        o.background_nice = 20;
+    } else {
+        return InvalidArgument("unknown background priority '" + bg + "' (normal, low or idle)");
+    }
+    return o;
+}
+
 const char* ModeName(Mode mode) {
     switch (mode) {
         case Mode::kCow: return "cow";
@@ -142,6 +159,7 @@ struct CheckpointEngine::Res {
 
 struct CheckpointEngine::DumpState {
     Mode mode = Mode::kCow;
+    int background_nice = 10;
     std::atomic<int> phase{kPhasePrep};
     std::vector<std::unique_ptr<Res>> res;
     std::unordered_map<dag::ResourceId, Res*> by_id;
@@ -493,13 +511,13 @@ Status CheckpointEngine::RunCow(DumpState& st, image::ImageWriter& writer) {
         st.cut_hold_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     }
     TestDelay();
-    ScopedBackground background(true);
+    ScopedBackground background(st.background_nice);
     // A copier captures into memory as fast as memcpy goes, ahead of the writer (hash, store),
     // so that few of the application's next writes find their blocks uncaptured. Resources
     // with no pre-cut write in flight go first: they can be copied at once.
     Status copier_status;
     std::thread copier([&] {
-        ScopedBackground copier_background(true);
+        ScopedBackground copier_background(st.background_nice);
         std::vector<Res*> order;
         for (auto& r : st.res) order.push_back(r.get());
         std::stable_sort(order.begin(), order.end(), [](Res* a, Res* b) { return a->writes.empty() > b->writes.empty(); });
@@ -562,7 +580,7 @@ Status CheckpointEngine::RunDirty(DumpState& st, image::ImageWriter& writer) {
     }
     uint64_t copied = 0;
     uint64_t last = ~0ull;
-    auto background = std::make_unique<ScopedBackground>(true);
+    auto background = std::make_unique<ScopedBackground>(st.background_nice);
     for (int round = 0; round < 4; ++round) {
         GPUCR_RETURN_IF_ERROR(CopyRound(st, round > 0, &copied));
         TestDelay();
@@ -586,7 +604,7 @@ Status CheckpointEngine::RunDirty(DumpState& st, image::ImageWriter& writer) {
         st.final_stop_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         st.capture_ms = (NowNs() - st.t_start_ns) / 1e6;  // pre-copy rounds and the final stop
     }
-    background = std::make_unique<ScopedBackground>(true);
+    background = std::make_unique<ScopedBackground>(st.background_nice);
     GPUCR_RETURN_IF_ERROR(WriteAll(st, writer, false));
     st.phase.store(kPhaseDone);
     return Status::Ok();
@@ -639,8 +657,9 @@ nlohmann::json CheckpointEngine::StatsJson(const DumpState& st) const {
             {"bytes", st.total_bytes}};
 }
 
-Result<nlohmann::json> CheckpointEngine::Dump(image::ImageWriter& writer, Mode mode,
+Result<nlohmann::json> CheckpointEngine::Dump(image::ImageWriter& writer, const DumpOptions& options,
                                               const agent::ProgressFn& progress) {
+    const Mode mode = options.mode;
     std::unique_lock dump_lock(dump_mu_, std::try_to_lock);
     if (!dump_lock.owns_lock()) return FailedPrecondition("a dump of this process is already running");
     {
@@ -649,13 +668,14 @@ Result<nlohmann::json> CheckpointEngine::Dump(image::ImageWriter& writer, Mode m
     }
     auto st = std::make_unique<DumpState>();
     st->mode = mode;
+    st->background_nice = options.background_nice;
     st->progress = progress;
     st->t_start_ns = NowNs();
 
     // Allocate and populate snapshot buffers before the cut, while the application runs,
     // at background priority.
     if (mode == Mode::kCow) {
-        ScopedBackground background(true);
+        ScopedBackground background(options.background_nice);
         GPUCR_ASSIGN_OR_RETURN(std::vector<ResourceView> views, source_.SnapshotResources());
         for (ResourceView& v : views) {
             auto r = std::make_unique<Res>();

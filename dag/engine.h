@@ -18,7 +18,7 @@
 //
 //   engine::CheckpointEngine engine(dag, source);
 //   { auto guard = engine.BeginSubmit(queue, seq, writes); driver_submit(); }
-//   GPUCR_ASSIGN_OR_RETURN(auto section, engine.Dump(writer, engine::Mode::kCow, progress));
+//   GPUCR_ASSIGN_OR_RETURN(auto section, engine.Dump(writer, {.mode = engine::Mode::kCow}, progress));
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -43,7 +43,17 @@ enum class Mode { kCow, kDirty, kStop };
 Result<Mode> ParseMode(const std::string& s);
 const char* ModeName(Mode mode);
 
-inline constexpr uint64_t kBlockSize = 64 << 10;  // capture granularity (a multiple of the page size)
+inline constexpr uint64_t kBlockSize = 64 << 10;
+
+struct DumpOptions {
+    Mode mode = Mode::kCow;
+    // Priority of the background capture threads: nice value 0..19, or 20 for SCHED_IDLE.
+    // Where the device is the CPU (lavapipe), higher values shorten the application's stall
+    // and lengthen the dump.
+    int background_nice = 10;
+};
+// Reads "mode" and "background" ("normal" | "low" | "idle") from a dump request.
+Result<DumpOptions> ParseDumpOptions(const nlohmann::json& request);  // capture granularity (a multiple of the page size)
 
 // A resource as the engine sees it: bytes with a stable host view.
 struct ResourceView {
@@ -101,7 +111,7 @@ public:
 
     // Runs a dump to completion; returns the API section's "cut", "resources", "dag" and
     // "stats" (the caller adds devices and objects from SnapshotObjects, already included).
-    Result<nlohmann::json> Dump(image::ImageWriter& writer, Mode mode, const agent::ProgressFn& progress);
+    Result<nlohmann::json> Dump(image::ImageWriter& writer, const DumpOptions& options, const agent::ProgressFn& progress);
     bool dump_active() const { return active_.load() != nullptr; }
 
     struct DumpState;

@@ -84,7 +84,7 @@ void CheckImage(const std::string& dir, FakeSource& src) {
 
 Status DumpTo(CheckpointEngine& engine, const std::string& dir, Mode mode) {
     GPUCR_ASSIGN_OR_RETURN(auto writer, image::ImageWriter::Create(dir, {.fsync = false}));
-    GPUCR_ASSIGN_OR_RETURN(nlohmann::json section, engine.Dump(*writer, mode, {}));
+    GPUCR_ASSIGN_OR_RETURN(nlohmann::json section, engine.Dump(*writer, {.mode = mode}, {}));
     nlohmann::json manifest{{"sections", nlohmann::json::array({section})}};
     return writer->Commit(std::move(manifest));
 }

@@ -81,6 +81,7 @@ Status VulkanCheckpoint::EnsureTimeline(Queue* queue) {
 
 void VulkanCheckpoint::BeginSubmit(Queue* queue, const std::vector<CommandBuffer*>& cbs) noexcept {
     try {
+        agent::EnsureRunning();  // a forked child gets its own agent
         t_pending.guard.reset();
         if (Status s = EnsureTimeline(queue); !s.ok()) GPUCR_LOG_WARN_ONCE("vk", "{}", s.message());
         const uint64_t seq = ++queue->next_seq;
@@ -250,8 +251,8 @@ nlohmann::json VulkanCheckpoint::Describe() {
 Result<nlohmann::json> VulkanCheckpoint::Dump(image::ImageWriter& writer, const nlohmann::json& request,
                                               const agent::ProgressFn& progress) {
     GPUCR_RETURN_IF_ERROR(CheckSupported());
-    GPUCR_ASSIGN_OR_RETURN(engine::Mode mode, engine::ParseMode(request.value("mode", std::string("cow"))));
-    GPUCR_ASSIGN_OR_RETURN(nlohmann::json section, engine_.Dump(writer, mode, progress));
+    GPUCR_ASSIGN_OR_RETURN(engine::DumpOptions options, engine::ParseDumpOptions(request));
+    GPUCR_ASSIGN_OR_RETURN(nlohmann::json section, engine_.Dump(writer, options, progress));
     // Shader code is immutable: written after the cut from the copies the snapshot kept.
     nlohmann::json code = nlohmann::json::array();
     for (const auto& [id, words] : snapshot_code_) {

@@ -114,18 +114,28 @@ json DumpRequest(const DumpOptions& options, const std::string& abs_dir) {
             {"mode", options.mode},
             {"backend", options.backend},
             {"compress", options.compress},
+            {"background", options.background},
             {"gpu_only", options.gpu_only},
             {"leave_running", options.leave_running || options.gpu_only}};
 }
 
 std::string DumpSummary(const json& result) {
     json stats = result.value("stats", json::object());
+    std::string threads;
+    if (stats.contains("threads") && stats["threads"].is_array()) {
+        for (const json& t : stats["threads"]) {
+            threads += fmt::format("    thread {}: held {:.2f} ms in total, longest {:.2f} ms ({} holds)\n",
+                                   t.value("tid", 0), Number(t, "held_ms"), Number(t, "held_max_ms"),
+                                   t.value("holds", uint64_t{0}));
+        }
+    }
     return fmt::format(
-        "dump: {}\n  mode: {}\n  application held: max {:.1f} ms, total {:.1f} ms\n  wall: {:.1f} ms\n"
-        "  bytes: {} (stored {})\n  throughput: {:.1f} MiB/s\n",
+        "dump: {}\n  mode: {}\n  application held: max {:.1f} ms, total {:.1f} ms\n{}  capture: {:.1f} ms\n"
+        "  wall: {:.1f} ms\n  bytes: {} (stored {})\n  throughput: {:.1f} MiB/s\n",
         result.value("image", std::string("?")), result.value("mode", std::string("?")), Number(stats, "held_max_ms"),
-        Number(stats, "held_total_ms"), Number(stats, "wall_ms"), stats.value("bytes_raw", uint64_t{0}),
-        stats.value("bytes_stored", uint64_t{0}), Number(stats, "throughput_mib_s"));
+        Number(stats, "held_total_ms"), threads, Number(stats, "capture_ms"), Number(stats, "wall_ms"),
+        stats.value("bytes_raw", uint64_t{0}), stats.value("bytes_stored", uint64_t{0}),
+        Number(stats, "throughput_mib_s"));
 }
 
 void AddDumpCommand(CLI::App& app, int* exit_code) {
@@ -137,6 +147,9 @@ void AddDumpCommand(CLI::App& app, int* exit_code) {
         ->check(CLI::IsMember({"cow", "dirty", "stop"}));
     dump->add_option("--backend", opts->backend, "Which API's state to capture")
         ->check(CLI::IsMember({"auto", "vulkan", "opencl", "cuda"}));
+    dump->add_option("--background", opts->background,
+                     "Priority of the capture threads while the application runs: low (default), idle or normal")
+        ->check(CLI::IsMember({"low", "idle", "normal"}));
     dump->add_flag("--leave-running", opts->leave_running, "Keep the process running after the dump");
     dump->add_flag("--gpu-only", opts->gpu_only, "Write the GPU state only; the process keeps running");
     dump->add_flag("--compress", opts->compress, "Compress chunks (zstd)");

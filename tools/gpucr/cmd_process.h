@@ -22,6 +22,7 @@ struct DumpOptions {
     std::string dir;
     std::string mode = "cow";
     std::string backend = "auto";
+    std::string background = "low";
     bool leave_running = false;
     bool gpu_only = false;
     bool compress = false;
