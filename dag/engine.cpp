@@ -153,6 +153,9 @@ struct CheckpointEngine::Res {
     bool released = false;
     std::vector<image::ChunkRef> chunks;
 
+    ~Res() {
+        if (snap != nullptr) munmap(snap, snap_size);
+    }
     uint64_t BlockLen(size_t b) const { return std::min<uint64_t>(kBlockSize, view.size - b * kBlockSize); }
     uint64_t ProtLen(size_t b) const { return RoundUp(BlockLen(b), kPage); }
 };
@@ -186,6 +189,25 @@ struct CheckpointEngine::DumpState {
 };
 
 namespace {
+
+// A resource's capture state, with a snapshot buffer when `snapshot` (pre-populated when
+// `populate`, so that copies into it run at memcpy speed).
+Result<std::unique_ptr<CheckpointEngine::Res>> NewRes(CheckpointEngine::DumpState* st, ResourceView view,
+                                                       bool snapshot, bool populate) {
+    auto r = std::make_unique<CheckpointEngine::Res>();
+    r->owner = st;
+    r->nblocks = (view.size + kBlockSize - 1) / kBlockSize;
+    r->state = std::make_unique<std::atomic<uint8_t>[]>(r->nblocks);
+    r->snap_size = RoundUp(std::max<uint64_t>(view.size, 1), kPage);
+    if (snapshot) {
+        void* p = mmap(nullptr, r->snap_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0), -1, 0);
+        if (p == MAP_FAILED) return ErrnoError("allocating the snapshot buffer", errno);
+        r->snap = static_cast<uint8_t*>(p);
+    }
+    r->view = std::move(view);
+    return r;
+}
 
 // Runs in the faulting thread, in signal context: atomics, memcpy and mprotect only.
 void OnHostFault(void* ctx, uint64_t offset) {
@@ -400,29 +422,14 @@ Status CheckpointEngine::TakeCut(DumpState& st, bool wait_all) {
             }
         }
         if (!r || r->released || r->view.size != v.size) {
-            r = std::make_unique<Res>();
-            r->owner = &st;
-            r->nblocks = (v.size + kBlockSize - 1) / kBlockSize;
-            r->state = std::make_unique<std::atomic<uint8_t>[]>(r->nblocks);
-            r->snap_size = RoundUp(std::max<uint64_t>(v.size, 1), kPage);
-            const bool need_snap = st.mode != Mode::kStop || v.host_mapped;
-            if (need_snap) {
-                void* p = mmap(nullptr, r->snap_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-                if (p == MAP_FAILED) return ErrnoError("allocating the snapshot buffer", errno);
-                r->snap = static_cast<uint8_t*>(p);
-            }
+            GPUCR_ASSIGN_OR_RETURN(r, NewRes(&st, v, st.mode != Mode::kStop || v.host_mapped, false));
         }
-        const bool mapped = v.host_mapped;
         r->view = std::move(v);
-        r->view.host_mapped = mapped;
         if (st.mode != Mode::kDirty) {
             r->writes = dag_.LastWrites(r->view.id);
         }
         keep[r->view.id] = r.get();
         kept.push_back(std::move(r));
-    }
-    for (auto& p : st.res) {
-        if (p && p->snap) munmap(p->snap, p->snap_size);
     }
     st.res = std::move(kept);
     st.by_id = std::move(keep);
@@ -558,15 +565,7 @@ Status CheckpointEngine::RunDirty(DumpState& st, image::ImageWriter& writer) {
         std::unique_lock lock(gate_);
         GPUCR_ASSIGN_OR_RETURN(std::vector<ResourceView> views, source_.SnapshotResources());
         for (ResourceView& v : views) {
-            auto r = std::make_unique<Res>();
-            r->owner = &st;
-            r->nblocks = (v.size + kBlockSize - 1) / kBlockSize;
-            r->state = std::make_unique<std::atomic<uint8_t>[]>(r->nblocks);
-            r->snap_size = RoundUp(std::max<uint64_t>(v.size, 1), kPage);
-            void* p = mmap(nullptr, r->snap_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-            if (p == MAP_FAILED) return ErrnoError("allocating the snapshot buffer", errno);
-            r->snap = static_cast<uint8_t*>(p);
-            r->view = std::move(v);
+            GPUCR_ASSIGN_OR_RETURN(std::unique_ptr<Res> r, NewRes(&st, std::move(v), true, false));
             r->writes = dag_.LastWrites(r->view.id);
             if (r->view.host_mapped) {
                 GPUCR_RETURN_IF_ERROR(hostguard::Install());
@@ -678,16 +677,7 @@ Result<nlohmann::json> CheckpointEngine::Dump(image::ImageWriter& writer, const 
         ScopedBackground background(options.background_nice);
         GPUCR_ASSIGN_OR_RETURN(std::vector<ResourceView> views, source_.SnapshotResources());
         for (ResourceView& v : views) {
-            auto r = std::make_unique<Res>();
-            r->owner = st.get();
-            r->nblocks = (v.size + kBlockSize - 1) / kBlockSize;
-            r->state = std::make_unique<std::atomic<uint8_t>[]>(r->nblocks);
-            r->snap_size = RoundUp(std::max<uint64_t>(v.size, 1), kPage);
-            void* p = mmap(nullptr, r->snap_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-                           -1, 0);
-            if (p == MAP_FAILED) return ErrnoError("allocating the snapshot buffer", errno);
-            r->snap = static_cast<uint8_t*>(p);
-            r->view = std::move(v);
+            GPUCR_ASSIGN_OR_RETURN(std::unique_ptr<Res> r, NewRes(st.get(), std::move(v), true, true));
             st->by_id[r->view.id] = r.get();
             st->res.push_back(std::move(r));
             if (progress) progress("prepare", 0, 0);
@@ -723,9 +713,6 @@ Result<nlohmann::json> CheckpointEngine::Dump(image::ImageWriter& writer, const 
         out["dag"] = dag_.ToJson();
         out["stats"] = StatsJson(*st);
         out["stats"]["engine_ms"] = (NowNs() - st->t_start_ns) / 1e6;
-    }
-    for (auto& r : st->res) {
-        if (r->snap) munmap(r->snap, r->snap_size);
     }
     if (!s.ok()) return s;
     return out;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/vulkan/vk_chain.h"
 #include "dag/log.h"
 #include "layers/vulkan/wrap.h"
 #include "vk_unwrap.h"
@@ -20,14 +21,6 @@ std::mutex g_caps_mu;
 std::map<DeviceData*, DeviceCaps> g_caps;
 
 uint64_t RoundUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
-
-template <typename T>
-T* FindInChain(const void* next, VkStructureType type) {
-    for (auto* s = static_cast<const VkBaseInStructure*>(next); s != nullptr; s = s->pNext) {
-        if (s->sType == type) return reinterpret_cast<T*>(const_cast<VkBaseInStructure*>(s));
-    }
-    return nullptr;
-}
 
 bool HasExtension(const std::vector<VkExtensionProperties>& exts, const char* name) {
     for (const auto& e : exts) {

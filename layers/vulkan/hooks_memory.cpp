@@ -2,6 +2,7 @@
 // binding; what the checkpoint needs to find every byte of state.
 #include <cstring>
 
+#include "backends/vulkan/vk_chain.h"
 #include "backends/vulkan/vk_checkpoint.h"
 #include "backends/vulkan/vk_memory.h"
 #include "dag/log.h"
@@ -11,14 +12,6 @@
 
 namespace gpucr::vk::hooks {
 namespace {
-
-template <typename T>
-const T* FindIn(const void* next, VkStructureType type) {
-    for (auto* s = static_cast<const VkBaseInStructure*>(next); s != nullptr; s = s->pNext) {
-        if (s->sType == type) return reinterpret_cast<const T*>(s);
-    }
-    return nullptr;
-}
 
 void BindBuffer(VkBuffer buffer, VkDeviceMemory memory, VkDeviceSize offset) {
     auto* b = Get(buffer);
@@ -98,15 +91,13 @@ VKAPI_ATTR VkResult VKAPI_CALL Override_vkCreateBuffer(VkDevice device, const Vk
         VkBufferCreateInfo ci = *pCreateInfo;
         ci.pNext = UnwrapChain(a, pCreateInfo->pNext);
         VkExternalMemoryBufferCreateInfo ext{VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO};
-        if (CapsOf(*dd).host_import) {
-            if (auto* app_ext = FindIn<VkExternalMemoryBufferCreateInfo>(
-                    pCreateInfo->pNext, VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO)) {
-                (void)app_ext;  // the application manages external memory itself: leave it alone
-            } else {
-                ext.handleTypes = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
-                ext.pNext = ci.pNext;
-                ci.pNext = &ext;
-            }
+        // An application that manages external memory itself keeps its own handle types.
+        if (CapsOf(*dd).host_import &&
+            FindInChain<VkExternalMemoryBufferCreateInfo>(pCreateInfo->pNext,
+                                                          VK_STRUCTURE_TYPE_EXTERNAL_MEMORY_BUFFER_CREATE_INFO) == nullptr) {
+            ext.handleTypes = VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT;
+            ext.pNext = ci.pNext;
+            ci.pNext = &ext;
         }
         VkBuffer driver = VK_NULL_HANDLE;
         VkResult r = dd->dispatch.CreateBuffer(dd->driver, &ci, pAllocator, &driver);

@@ -2,6 +2,7 @@
 // image, resolve its accesses, and create it again.
 #include "backends/vulkan/spirv_reflect.h"
 #include "backends/vulkan/vk_access.h"
+#include "backends/vulkan/vk_chain.h"
 #include "backends/vulkan/vk_checkpoint.h"
 #include "backends/vulkan/vk_memory.h"
 #include "dag/log.h"
@@ -293,12 +294,10 @@ void PostCall_vkCreateSemaphore(VkResult result, VkDevice device, const VkSemaph
                                 const VkAllocationCallbacks* pAllocator, VkSemaphore* pSemaphore) {
     if (result != VK_SUCCESS) return;
     auto* s = Get(*pSemaphore);
-    for (auto* n = static_cast<const VkBaseInStructure*>(pCreateInfo->pNext); n != nullptr; n = n->pNext) {
-        if (n->sType == VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO) {
-            auto* t = reinterpret_cast<const VkSemaphoreTypeCreateInfo*>(n);
-            s->semaphore_type = t->semaphoreType;
-            s->initial_value = t->initialValue;
-        }
+    if (auto* t = FindInChain<const VkSemaphoreTypeCreateInfo>(pCreateInfo->pNext,
+                                                              VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO)) {
+        s->semaphore_type = t->semaphoreType;
+        s->initial_value = t->initialValue;
     }
 }
 
