@@ -173,7 +173,8 @@ def report(r, a):
              ]
     for w in r["workloads"]:
         lines += [f"vk_{w['example']} `{w['args']}`, capture threads at `--background {a.background}` "
-                  f"(median step without a dump: {w['median_ms']:.1f} ms):", "",
+                  f"(without a dump: median step {w['median_ms']:.1f} ms, longest − median "
+                  f"{w['max_ms'] - w['median_ms']:.1f} ms, the noise floor of the stall):", "",
                   "| mode | app stall (longest step − median) | longest app-thread hold (gpucr) | capture (cut to all in "
                   "memory) | capture rate, % of memcpy | dump wall (incl. writing, fsync) | captured | final checksum |",
                   "|---|---|---|---|---|---|---|---|"]
