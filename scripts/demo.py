@@ -19,7 +19,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--build", default="build")
     p.add_argument("--mib", type=int, default=256, help="state size of vk_stencil")
-    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--steps", type=int, default=30)
     p.add_argument("--step-ms", type=int, default=20)
     p.add_argument("--mode", default="cow", choices=["cow", "dirty", "stop"])
     p.add_argument("--keep", help="keep the image in this directory")
