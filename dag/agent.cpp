@@ -199,12 +199,9 @@ Status StartThread(int listen_fd, int owner_pid) {
 }
 
 Result<UniqueFd> Listen(const std::string& path) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof(addr.sun_path)) return InvalidArgument("socket path too long: " + path);
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd.valid()) return ErrnoError("socket", errno);
+    GPUCR_ASSIGN_OR_RETURN(protocol::UnixSocket sock, protocol::NewUnixSocket(path));
+    UniqueFd& fd = sock.fd;
+    sockaddr_un& addr = sock.addr;
     ::unlink(path.c_str());  // left by an earlier process that had this pid
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
         return ErrnoError("bind " + path, errno);
@@ -214,7 +211,7 @@ Result<UniqueFd> Listen(const std::string& path) {
         ::unlink(path.c_str());
         return ErrnoError("listen " + path, err);
     }
-    return fd;
+    return std::move(fd);
 }
 
 Status StartLocked(State& s, int pid) {

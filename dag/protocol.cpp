@@ -96,4 +96,14 @@ Code CodeFromName(std::string_view name) {
 }
 
 }  // namespace protocol
+Result<protocol::UnixSocket> protocol::NewUnixSocket(const std::string& path) {
+    protocol::UnixSocket sock;
+    sock.addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(sock.addr.sun_path)) return InvalidArgument("socket path too long: " + path);
+    std::memcpy(sock.addr.sun_path, path.c_str(), path.size() + 1);
+    sock.fd = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!sock.fd.valid()) return ErrnoError("socket", errno);
+    return sock;
+}
+
 }  // namespace gpucr

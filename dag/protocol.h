@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <sys/un.h>
 #include <string>
 #include <string_view>
 
@@ -49,6 +50,13 @@ namespace protocol {
 
 // Longest accepted line (requests are small; results carry stats, not data).
 inline constexpr size_t kMaxLineBytes = 16u << 20;
+
+// A new stream socket (close-on-exec) and the address of `path`, for bind or connect.
+struct UnixSocket {
+    UniqueFd fd;
+    sockaddr_un addr{};
+};
+Result<UnixSocket> NewUnixSocket(const std::string& path);
 
 // Writes `j` and a newline, retrying short writes; never raises SIGPIPE.
 Status WriteLine(int fd, const nlohmann::json& j);

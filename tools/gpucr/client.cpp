@@ -48,18 +48,15 @@ Result<std::string> AgentSocket(int pid) {
 
 Result<UniqueFd> Connect(int pid) {
     GPUCR_ASSIGN_OR_RETURN(std::string path, AgentSocket(pid));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof(addr.sun_path)) return InvalidArgument("socket path too long: " + path);
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd.valid()) return ErrnoError("socket", errno);
+    GPUCR_ASSIGN_OR_RETURN(protocol::UnixSocket sock, protocol::NewUnixSocket(path));
+    UniqueFd& fd = sock.fd;
+    sockaddr_un& addr = sock.addr;
     while (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
         if (errno == EINTR) continue;
         if (errno == ECONNREFUSED || errno == ENOENT) return NoAgent(pid);
         return ErrnoError("connect " + path, errno);
     }
-    return fd;
+    return std::move(fd);
 }
 
 Result<nlohmann::json> Request(int fd, const nlohmann::json& request, const ProgressCallback& on_progress,
