@@ -79,7 +79,7 @@ Status VulkanCheckpoint::EnsureTimeline(Queue* queue) {
     return Status::Ok();
 }
 
-void VulkanCheckpoint::BeginSubmit(Queue* queue, const std::vector<CommandBuffer*>& cbs) noexcept {
+uint64_t VulkanCheckpoint::BeginSubmit(Queue* queue, const std::vector<CommandBuffer*>& cbs) noexcept {
     try {
         agent::EnsureRunning();  // a forked child gets its own agent
         t_pending.guard.reset();
@@ -91,20 +91,26 @@ void VulkanCheckpoint::BeginSubmit(Queue* queue, const std::vector<CommandBuffer
         t_pending.seq = seq;
         t_pending.ops = std::move(ops);
         t_pending.guard.emplace(engine_.BeginSubmit(queue->id, seq, writes));
+        return queue->timeline != VK_NULL_HANDLE ? seq : 0;
     } catch (const std::exception& e) {
         GPUCR_LOG_ERROR_ONCE("vk", "submission tracking failed: {}", e.what());
     }
+    return 0;
 }
 
-void VulkanCheckpoint::EndSubmit(Queue* queue, VkResult result) noexcept {
+void VulkanCheckpoint::EndSubmit(Queue* queue, VkResult result, bool signaled) noexcept {
     try {
         if (result == VK_SUCCESS && queue->timeline != VK_NULL_HANDLE) {
             DeviceData* dev = queue->device;
             const uint64_t value = t_pending.seq;
-            VkTimelineSemaphoreSubmitInfo tsi{VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO, nullptr, 0, nullptr, 1,
-                                              &value};
-            VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO, &tsi, 0, nullptr, nullptr, 0, nullptr, 1, &queue->timeline};
-            VkResult r = dev->dispatch.QueueSubmit(static_cast<VkQueue>(queue->driver), 1, &si, VK_NULL_HANDLE);
+            VkResult r = VK_SUCCESS;
+            if (!signaled) {
+                VkTimelineSemaphoreSubmitInfo tsi{VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO, nullptr, 0, nullptr,
+                                                  1, &value};
+                VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO, &tsi, 0, nullptr, nullptr, 0, nullptr, 1,
+                                &queue->timeline};
+                r = dev->dispatch.QueueSubmit(static_cast<VkQueue>(queue->driver), 1, &si, VK_NULL_HANDLE);
+            }
             if (r != VK_SUCCESS) {
                 GPUCR_LOG_ERROR_ONCE("vk", "tracking submission failed ({}); dumps of this queue will fail", r);
             } else {

@@ -38,8 +38,11 @@ public:
     engine::CheckpointEngine& engine() { return engine_; }
 
     // Around one vkQueueSubmit/vkQueueSubmit2 of `cbs`, on the application's thread.
-    void BeginSubmit(Queue* queue, const std::vector<CommandBuffer*>& cbs) noexcept;
-    void EndSubmit(Queue* queue, VkResult result) noexcept;
+    // BeginSubmit returns the sequence number the submission carries (0 when untracked); the
+    // caller adds a signal of the queue's timeline semaphore with it to the submission where
+    // it can (`signaled`), else EndSubmit submits the signal on its own.
+    uint64_t BeginSubmit(Queue* queue, const std::vector<CommandBuffer*>& cbs) noexcept;
+    void EndSubmit(Queue* queue, VkResult result, bool signaled = false) noexcept;
 
     // Host writes made visible through vkFlushMappedMemoryRanges (non-coherent memory).
     void RecordHostWrite(DeviceMemory* memory, VkDeviceSize offset, VkDeviceSize size) noexcept;

@@ -7,10 +7,12 @@
 #include <cstring>
 
 #include "backends/vulkan/vk_access.h"
+#include "backends/vulkan/vk_chain.h"
 #include "backends/vulkan/vk_checkpoint.h"
 #include "dag/log.h"
 #include "layers/vulkan/wrap.h"
 #include "vk_hooks.h"
+#include "vk_unwrap.h"
 
 namespace gpucr::vk::hooks {
 namespace {
@@ -224,35 +226,112 @@ GPUCR_UNMODELED(vkCmdBlitImage2, (VkCommandBuffer commandBuffer, const VkBlitIma
 GPUCR_UNMODELED(vkCmdResolveImage2, (VkCommandBuffer commandBuffer, const VkResolveImageInfo2*))
 #undef GPUCR_UNMODELED
 
-VkResult PreCall_vkQueueSubmit(VkQueue queue, uint32_t submitCount, const VkSubmitInfo* pSubmits, VkFence fence) {
+// Submissions: the checkpoint engine brackets the driver call, and the queue's timeline
+// semaphore is signalled with the submission's sequence number in the same call where the
+// submission allows it (else EndSubmit sends the signal on its own).
+VKAPI_ATTR VkResult VKAPI_CALL Override_vkQueueSubmit(VkQueue queue, uint32_t submitCount,
+                                                     const VkSubmitInfo* pSubmits, VkFence fence) {
+    Queue* q = Get(queue);
+    DeviceData* dd = q->device;
     std::vector<CommandBuffer*> cbs;
     for (uint32_t i = 0; i < submitCount; ++i) {
         auto more = Collect(pSubmits[i].pCommandBuffers, pSubmits[i].commandBufferCount);
         cbs.insert(cbs.end(), more.begin(), more.end());
     }
-    VulkanCheckpoint::Get().BeginSubmit(Get(queue), cbs);
-    return VK_SUCCESS;
+    const uint64_t seq = VulkanCheckpoint::Get().BeginSubmit(q, cbs);
+    VkResult result = VK_ERROR_OUT_OF_HOST_MEMORY;
+    bool signaled = false;
+    try {
+        Arena a;
+        auto* down = const_cast<VkSubmitInfo*>(UnwrapCopy(a, pSubmits, submitCount));
+        uint32_t count = submitCount;
+        VkTimelineSemaphoreSubmitInfo tsi{VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO};
+        VkSubmitInfo own{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+        if (seq != 0 && count == 0) {
+            // Nothing but a fence: the signal is the whole submission.
+            own.pNext = &tsi;
+            own.signalSemaphoreCount = 1;
+            own.pSignalSemaphores = &q->timeline;
+            tsi.signalSemaphoreValueCount = 1;
+            tsi.pSignalSemaphoreValues = &seq;
+            down = &own;
+            count = 1;
+            signaled = true;
+        } else if (seq != 0 &&
+                   FindInChain<const void>(down[count - 1].pNext, VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO) ==
+                       nullptr &&
+                   FindInChain<const void>(down[count - 1].pNext, VK_STRUCTURE_TYPE_DEVICE_GROUP_SUBMIT_INFO) ==
+                       nullptr) {
+            // Append the signal to the last batch (it then also covers every earlier batch).
+            VkSubmitInfo& last = down[count - 1];
+            const uint32_t n = last.signalSemaphoreCount;
+            auto* sems = a.Alloc<VkSemaphore>(n + 1);
+            auto* values = a.Alloc<uint64_t>(n + 1);
+            for (uint32_t i = 0; i < n; ++i) {
+                sems[i] = last.pSignalSemaphores[i];
+                values[i] = 0;  // binary semaphores: ignored
+            }
+            sems[n] = q->timeline;
+            values[n] = seq;
+            tsi.pNext = last.pNext;
+            tsi.signalSemaphoreValueCount = n + 1;
+            tsi.pSignalSemaphoreValues = values;
+            last.pNext = &tsi;
+            last.signalSemaphoreCount = n + 1;
+            last.pSignalSemaphores = sems;
+            signaled = true;
+        }
+        result = dd->dispatch.QueueSubmit(static_cast<VkQueue>(q->driver), count, down, Unwrap(fence));
+    } catch (const std::exception& e) {
+        GPUCR_LOG_ERROR("vk", "vkQueueSubmit: {}", e.what());
+    }
+    VulkanCheckpoint::Get().EndSubmit(q, result, signaled);
+    return result;
 }
 
-void PostCall_vkQueueSubmit(VkResult result, VkQueue queue, uint32_t submitCount, const VkSubmitInfo* pSubmits,
-                            VkFence fence) {
-    VulkanCheckpoint::Get().EndSubmit(Get(queue), result);
-}
-
-VkResult PreCall_vkQueueSubmit2(VkQueue queue, uint32_t submitCount, const VkSubmitInfo2* pSubmits, VkFence fence) {
+VKAPI_ATTR VkResult VKAPI_CALL Override_vkQueueSubmit2(VkQueue queue, uint32_t submitCount,
+                                                      const VkSubmitInfo2* pSubmits, VkFence fence) {
+    Queue* q = Get(queue);
+    DeviceData* dd = q->device;
     std::vector<CommandBuffer*> cbs;
     for (uint32_t i = 0; i < submitCount; ++i) {
         for (uint32_t k = 0; k < pSubmits[i].commandBufferInfoCount; ++k) {
             cbs.push_back(Get(pSubmits[i].pCommandBufferInfos[k].commandBuffer));
         }
     }
-    VulkanCheckpoint::Get().BeginSubmit(Get(queue), cbs);
-    return VK_SUCCESS;
-}
-
-void PostCall_vkQueueSubmit2(VkResult result, VkQueue queue, uint32_t submitCount, const VkSubmitInfo2* pSubmits,
-                             VkFence fence) {
-    VulkanCheckpoint::Get().EndSubmit(Get(queue), result);
+    const uint64_t seq = VulkanCheckpoint::Get().BeginSubmit(q, cbs);
+    VkResult result = VK_ERROR_OUT_OF_HOST_MEMORY;
+    bool signaled = false;
+    try {
+        Arena a;
+        auto* down = const_cast<VkSubmitInfo2*>(UnwrapCopy(a, pSubmits, submitCount));
+        const VkSemaphoreSubmitInfo signal{VK_STRUCTURE_TYPE_SEMAPHORE_SUBMIT_INFO, nullptr, q->timeline, seq,
+                                           VK_PIPELINE_STAGE_2_ALL_COMMANDS_BIT, 0};
+        VkSubmitInfo2 own{VK_STRUCTURE_TYPE_SUBMIT_INFO_2};
+        uint32_t count = submitCount;
+        if (seq != 0 && count == 0) {
+            own.signalSemaphoreInfoCount = 1;
+            own.pSignalSemaphoreInfos = &signal;
+            down = &own;
+            count = 1;
+            signaled = true;
+        } else if (seq != 0) {
+            VkSubmitInfo2& last = down[count - 1];
+            const uint32_t n = last.signalSemaphoreInfoCount;
+            auto* infos = a.Alloc<VkSemaphoreSubmitInfo>(n + 1);
+            for (uint32_t i = 0; i < n; ++i) infos[i] = last.pSignalSemaphoreInfos[i];
+            infos[n] = signal;
+            last.signalSemaphoreInfoCount = n + 1;
+            last.pSignalSemaphoreInfos = infos;
+            signaled = true;
+        }
+        auto submit2 = dd->dispatch.QueueSubmit2 ? dd->dispatch.QueueSubmit2 : dd->dispatch.QueueSubmit2KHR;
+        result = submit2(static_cast<VkQueue>(q->driver), count, down, Unwrap(fence));
+    } catch (const std::exception& e) {
+        GPUCR_LOG_ERROR("vk", "vkQueueSubmit2: {}", e.what());
+    }
+    VulkanCheckpoint::Get().EndSubmit(q, result, signaled);
+    return result;
 }
 
 }  // namespace gpucr::vk::hooks
