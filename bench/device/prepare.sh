@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Prepares what bench/device/vulkan_nvidia.sh needs on a machine without a Vulkan loader
+# (the H200 machine): stripped binaries from build/ in .dev/, Debian's Vulkan loader and GL
+# dispatch libraries in .gl/ (both ignored by git; carry them to the machine).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rm -rf .dev && mkdir -p .dev/build/tools .dev/build/layers/vulkan .dev/build/examples/vulkan .dev/build/tests .dev/lib
+strip --strip-debug -o .dev/build/tools/gpucr build/tools/gpucr
+strip --strip-debug -o .dev/build/layers/vulkan/libVkLayer_gpucr.so build/layers/vulkan/libVkLayer_gpucr.so
+for e in vk_stencil vk_serving vk_manybuf; do strip --strip-debug -o .dev/build/examples/vulkan/$e build/examples/vulkan/$e; done
+strip --strip-debug -o .dev/build/examples/example_ref build/examples/example_ref
+sed 's|"library_path": ".*"|"library_path": "./libVkLayer_gpucr.so"|' build/layers/vulkan/VkLayer_gpucr.json \
+  > .dev/build/layers/vulkan/VkLayer_gpucr.json
+cp -L /lib/x86_64-linux-gnu/libfmt.so.9 /lib/x86_64-linux-gnu/libspdlog.so.1.10 /lib/x86_64-linux-gnu/libxxhash.so.0 .dev/lib/
+cp bench/device/vulkan_nvidia.sh .dev/run.sh
+mkdir -p .gl /tmp/amd64/partial
+o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+apt-get $o update -qq
+(cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
