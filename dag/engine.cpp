@@ -282,16 +282,15 @@ CheckpointEngine::SubmitGuard CheckpointEngine::BeginSubmit(dag::QueueId queue, 
             const size_t b0 = begin / kBlockSize;
             const size_t b1 = (end + kBlockSize - 1) / kBlockSize;
             if (phase == kPhaseCut) {
-                for (size_t b = b0; b < b1; ++b) {
-                    if (r.state[b].load() == kDone) continue;
-                    Status s = CaptureBlock(*st, r, b);
-                    if (!s.ok()) {
-                        GPUCR_LOG_ERROR("engine", "copy-on-write of resource {} failed: {}", r.view.id, s.message());
-                        st->failed = true;
-                        break;
-                    }
-                    st->cow_blocks.fetch_add(1);
+                size_t pending = 0;
+                for (size_t b = b0; b < b1; ++b) pending += r.state[b].load() != kDone;
+                if (pending == 0) continue;
+                Status s = CaptureRange(*st, r, b0, b1);
+                if (!s.ok()) {
+                    GPUCR_LOG_ERROR("engine", "copy-on-write of resource {} failed: {}", r.view.id, s.message());
+                    st->failed = true;
                 }
+                st->cow_blocks.fetch_add(pending);
             } else if (phase == kPhaseTrack) {
                 std::lock_guard lock(r.mu);
                 for (size_t b = b0; b < b1; ++b) {
@@ -323,10 +322,7 @@ void CheckpointEngine::BeforeRelease(dag::ResourceId resource) {
     if (it == st->by_id.end()) return;
     Res& r = *it->second;
     if (st->phase.load() == kPhaseCut) {
-        for (size_t b = 0; b < r.nblocks; ++b) {
-            Status s = CaptureBlock(*st, r, b);
-            if (!s.ok()) st->failed = true;
-        }
+        if (!CaptureRange(*st, r, 0, r.nblocks).ok()) st->failed = true;
     } else {
         // Before the cut the resource simply leaves the image; wait out a copy in flight.
         std::lock_guard rl(r.mu);
@@ -383,26 +379,54 @@ Status CheckpointEngine::EnsurePendingDone(DumpState& st, Res& r) {
     return Status::Ok();
 }
 
-// Cut semantics: capture block b unless captured; safe against concurrent captures and faults.
-Status CheckpointEngine::CaptureBlock(DumpState& st, Res& r, size_t b) {
-    std::atomic<uint8_t>& s = r.state[b];
-    int spins = 0;
-    for (;;) {
-        uint8_t v = s.load();
-        if (v == kDone) return Status::Ok();
-        if (v == kCopying || v == kDirtied) {
-            Backoff(spins);
-            continue;
-        }
-        // Pre-cut writes must land before the copy; waiting with the block unclaimed keeps
-        // faulting host writers free to proceed.
-        GPUCR_RETURN_IF_ERROR(EnsurePendingDone(st, r));
-        if (!s.compare_exchange_strong(v, kCopying)) continue;
-        std::memcpy(r.snap + b * kBlockSize, r.view.host + b * kBlockSize, r.BlockLen(b));
-        s.store(kDone);
-        if (r.guard_slot >= 0) hostguard::SetWritableRaw(r.view.host + b * kBlockSize, r.ProtLen(b), true);
+// Copies bytes [offset, offset + len) of a resource into its snapshot: from the host view,
+// or through the API (a device-to-host copy) where the resource has none.
+Status CheckpointEngine::CopyOut(Res& r, uint64_t offset, uint64_t len) {
+    if (r.view.host != nullptr) {
+        std::memcpy(r.snap + offset, r.view.host + offset, len);
         return Status::Ok();
     }
+    return source_.ReadRange(r.view.id, offset, len, r.snap + offset);
+}
+
+// Cut semantics: captures blocks [b0, b1) unless captured, copying each run of blocks this
+// thread claims in one piece; safe against concurrent captures and host-write faults.
+Status CheckpointEngine::CaptureRange(DumpState& st, Res& r, size_t b0, size_t b1) {
+    b1 = std::min(b1, r.nblocks);
+    bool all_done = true;
+    for (size_t b = b0; b < b1 && all_done; ++b) all_done = r.state[b].load() == kDone;
+    if (all_done) return Status::Ok();
+    // Pre-cut writes must land before the copy; waiting with the blocks unclaimed keeps
+    // faulting host writers free to proceed.
+    GPUCR_RETURN_IF_ERROR(EnsurePendingDone(st, r));
+    auto claim = [&](size_t b) {
+        uint8_t v = kNeed;
+        return r.state[b].compare_exchange_strong(v, kCopying);
+    };
+    for (size_t b = b0; b < b1;) {
+        if (!claim(b)) {
+            ++b;
+            continue;
+        }
+        size_t e = b + 1;
+        while (e < b1 && claim(e)) ++e;
+        const uint64_t off = b * kBlockSize;
+        const uint64_t len = std::min<uint64_t>(e * kBlockSize, r.view.size) - off;
+        Status s = CopyOut(r, off, len);
+        for (size_t k = b; k < e; ++k) r.state[k].store(s.ok() ? kDone : kNeed);
+        GPUCR_RETURN_IF_ERROR(s);
+        if (r.guard_slot >= 0) hostguard::SetWritableRaw(r.view.host + off, RoundUp(len, kPage), true);
+        b = e;
+    }
+    // Blocks another thread (or a fault handler) is copying.
+    for (size_t b = b0; b < b1; ++b) {
+        int spins = 0;
+        for (uint8_t v = r.state[b].load(); v != kDone; v = r.state[b].load()) {
+            if (v == kNeed) return CaptureRange(st, r, b, b1);  // the other copy failed: try ourselves
+            Backoff(spins);
+        }
+    }
+    return Status::Ok();
 }
 
 Status CheckpointEngine::TakeCut(DumpState& st, bool wait_all) {
@@ -422,7 +446,7 @@ Status CheckpointEngine::TakeCut(DumpState& st, bool wait_all) {
             }
         }
         if (!r || r->released || r->view.size != v.size) {
-            GPUCR_ASSIGN_OR_RETURN(r, NewRes(&st, v, st.mode != Mode::kStop || v.host_mapped, false));
+            GPUCR_ASSIGN_OR_RETURN(r, NewRes(&st, v, st.mode != Mode::kStop || v.host_mapped || v.host == nullptr, false));
         }
         r->view = std::move(v);
         if (st.mode != Mode::kDirty) {
@@ -469,9 +493,7 @@ Status CheckpointEngine::WriteAll(DumpState& st, image::ImageWriter& writer, boo
             if (from_live && r.snap == nullptr) {
                 src = r.view.host + off;
             } else {
-                for (size_t b = off / kBlockSize; b < (off + len + kBlockSize - 1) / kBlockSize; ++b) {
-                    GPUCR_RETURN_IF_ERROR(CaptureBlock(st, r, b));
-                }
+                GPUCR_RETURN_IF_ERROR(CaptureRange(st, r, off / kBlockSize, (off + len + kBlockSize - 1) / kBlockSize));
                 src = r.snap + off;
             }
             GPUCR_ASSIGN_OR_RETURN(image::ChunkRef ref, writer.PutChunk(src, len));
@@ -500,7 +522,10 @@ Status CheckpointEngine::CopyRound(DumpState& st, bool only_dirty, uint64_t* cop
             }
             for (const auto& [queue, seq] : waits) GPUCR_RETURN_IF_ERROR(source_.WaitQueue(queue, seq));
             if (r.guard_slot >= 0) hostguard::SetWritableRaw(r.view.host + b * kBlockSize, r.ProtLen(b), false);
-            std::memcpy(r.snap + b * kBlockSize, r.view.host + b * kBlockSize, r.BlockLen(b));
+            if (Status s = CopyOut(r, b * kBlockSize, r.BlockLen(b)); !s.ok()) {
+                r.state[b].store(kNeed);
+                return s;
+            }
             uint8_t expect = kCopying;
             if (!r.state[b].compare_exchange_strong(expect, kDone)) r.state[b].store(kNeed);
             ++*copied;
@@ -528,9 +553,10 @@ Status CheckpointEngine::RunCow(DumpState& st, image::ImageWriter& writer) {
         std::vector<Res*> order;
         for (auto& r : st.res) order.push_back(r.get());
         std::stable_sort(order.begin(), order.end(), [](Res* a, Res* b) { return a->writes.empty() > b->writes.empty(); });
+        constexpr size_t kStep = image::kDefaultChunkSize / kBlockSize;
         for (Res* r : order) {
-            for (size_t b = 0; b < r->nblocks && !st.abort.load(); ++b) {
-                Status s = CaptureBlock(st, *r, b);
+            for (size_t b = 0; b < r->nblocks && !st.abort.load(); b += kStep) {
+                Status s = CaptureRange(st, *r, b, b + kStep);
                 if (!s.ok()) {
                     copier_status = s;
                     return;
@@ -597,8 +623,8 @@ Status CheckpointEngine::RunDirty(DumpState& st, image::ImageWriter& writer) {
             for (size_t b = 0; b < r->nblocks; ++b) {
                 if (r->state[b].load() == kDirtied) r->state[b].store(kNeed);
                 if (r->state[b].load() != kDone) st.final_recopied++;
-                GPUCR_RETURN_IF_ERROR(CaptureBlock(st, *r, b));
             }
+            GPUCR_RETURN_IF_ERROR(CaptureRange(st, *r, 0, r->nblocks));
         }
         st.final_stop_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         st.capture_ms = (NowNs() - st.t_start_ns) / 1e6;  // pre-copy rounds and the final stop

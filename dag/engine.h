@@ -59,7 +59,8 @@ Result<DumpOptions> ParseDumpOptions(const nlohmann::json& request);  // capture
 struct ResourceView {
     dag::ResourceId id = 0;
     uint64_t size = 0;
-    uint8_t* host = nullptr;   // page-aligned host view of the bytes, valid until BeforeRelease
+    uint8_t* host = nullptr;   // page-aligned host view of the bytes, valid until BeforeRelease;
+                               // null: read through CaptureSource::ReadRange
     bool host_mapped = false;  // the application holds a CPU mapping: host writes must be caught
     nlohmann::json info;       // API description, copied into the image's resource entry
 };
@@ -75,6 +76,10 @@ public:
     virtual std::map<dag::QueueId, uint64_t> QueueSeqs() = 0;
     // Blocks until `queue` has completed submissions up to `seq` (fails after a timeout).
     virtual Status WaitQueue(dag::QueueId queue, uint64_t seq) = 0;
+    // Copies bytes of a resource that has no host view (e.g. device-local memory) into `dst`.
+    virtual Status ReadRange(dag::ResourceId resource, uint64_t offset, uint64_t size, void* dst) {
+        return Unsupported("resource " + std::to_string(resource) + " has no host view to capture from");
+    }
 };
 
 // Per-thread hold accounting.
@@ -123,7 +128,8 @@ private:
     Status RunDirty(DumpState& st, image::ImageWriter& writer);
     Status RunStop(DumpState& st, image::ImageWriter& writer);
     Status TakeCut(DumpState& st, bool wait_all);
-    Status CaptureBlock(DumpState& st, Res& r, size_t block);
+    Status CaptureRange(DumpState& st, Res& r, size_t b0, size_t b1);
+    Status CopyOut(Res& r, uint64_t offset, uint64_t len);
     Status EnsurePendingDone(DumpState& st, Res& r);
     Status WriteAll(DumpState& st, image::ImageWriter& writer, bool from_live);
     Status CopyRound(DumpState& st, bool only_dirty, uint64_t* copied);

@@ -42,6 +42,8 @@ class DumpTest(unittest.TestCase):
             env = lib.test_env(tmp)
             if ARGS.stress:
                 env["GPUCR_TEST_DELAY_AFTER_CUT_MS"] = str(ARGS.stress)
+            if ARGS.capture:
+                env["GPUCR_VK_CAPTURE"] = ARGS.capture
             app = lib.RunningApp(tools, tmp, env, f"vk_{example}",
                                  ["--mib", str(mib), "--steps", str(steps), "--step-ms", str(step_ms)] + extra)
             try:
@@ -77,6 +79,8 @@ if __name__ == "__main__":
     p.add_argument("--example", required=True)
     p.add_argument("--mode", required=True)
     p.add_argument("--delay", type=float, default=0.3, help="seconds between ready and dump")
+    p.add_argument("--capture", default="",
+                   help="GPUCR_VK_CAPTURE for the app: 'copy' reads memory through copies on the device")
     p.add_argument("--stress", type=int, default=0,
                    help="hold the dump this many ms after its cut while the app submits back to back")
     ARGS, rest = p.parse_known_args()

@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "backends/vulkan/vk_access.h"
 #include "backends/vulkan/vk_describe.h"
+#include "backends/vulkan/vk_staging.h"
 #include "dag/agent.h"
 #include "dag/log.h"
 #include "layers/vulkan/instance_data.h"
@@ -22,6 +24,16 @@ struct PendingSubmit {
     uint64_t seq = 0;
 };
 thread_local PendingSubmit t_pending;
+
+// GPUCR_VK_CAPTURE=copy: capture every memory object the application has not mapped through a
+// copy on the device, as device-local memory always is (where the host view would do too).
+bool ForceDeviceCopy() {
+    static const bool force = [] {
+        const char* v = std::getenv("GPUCR_VK_CAPTURE");
+        return v != nullptr && std::string(v) == "copy";
+    }();
+    return force;
+}
 
 }  // namespace
 
@@ -144,11 +156,6 @@ Result<std::vector<engine::ResourceView>> VulkanCheckpoint::SnapshotResources() 
         for (const ObjectRef& ref : dev->objects.Snapshot()) {
             if (ref.type != VK_OBJECT_TYPE_DEVICE_MEMORY || ref.dispatchable) continue;
             auto* m = static_cast<DeviceMemory*>(ref.object());
-            if (m->host == nullptr) {
-                return Unsupported("VkDeviceMemory #" + std::to_string(m->id) + " (memory type " +
-                                   std::to_string(m->type_index) +
-                                   ") is not host-visible; capturing device-local-only memory is not supported yet");
-            }
             const bool mapped = m->app_maps.load() > 0;
             if (mapped && !m->imported) {
                 return Unsupported("VkDeviceMemory #" + std::to_string(m->id) +
@@ -158,7 +165,9 @@ Result<std::vector<engine::ResourceView>> VulkanCheckpoint::SnapshotResources() 
             engine::ResourceView v;
             v.id = m->id;
             v.size = m->size;
-            v.host = m->host;
+            // No host view (device-local memory), or copies through the device asked for:
+            // the engine reads it through ReadRange.
+            v.host = (ForceDeviceCopy() && !mapped) ? nullptr : m->host;
             v.host_mapped = mapped;
             v.info = {{"object", m->id},
                       {"type", "VkDeviceMemory"},
@@ -213,6 +222,30 @@ Status VulkanCheckpoint::WaitQueue(dag::QueueId queue_id, uint64_t seq) {
     }
     if (r != VK_SUCCESS) return Internal("vkWaitSemaphores failed (VkResult " + std::to_string(r) + ")");
     return Status::Ok();
+}
+
+Status VulkanCheckpoint::ReadRange(dag::ResourceId resource, uint64_t offset, uint64_t size, void* dst) {
+    DeviceData* dev = nullptr;
+    DeviceMemory* memory = nullptr;
+    Queue* queue = nullptr;
+    {
+        std::lock_guard lock(mu_);
+        for (DeviceData* d : devices_) {
+            if (auto* m = FindObject<DeviceMemory>(*d, resource, VK_OBJECT_TYPE_DEVICE_MEMORY)) {
+                dev = d;
+                memory = m;
+            }
+        }
+        for (const auto& [id, q] : queues_) {
+            if (q->device == dev) {
+                queue = q;
+                break;
+            }
+        }
+    }
+    if (memory == nullptr) return Internal("VkDeviceMemory #" + std::to_string(resource) + " is gone");
+    if (queue == nullptr) return Unsupported("no queue to copy VkDeviceMemory #" + std::to_string(resource) + " with");
+    return ReadDeviceMemory(*dev, *queue, *memory, offset, size, dst);
 }
 
 Status VulkanCheckpoint::CheckSupported() {

@@ -9,6 +9,7 @@ strip --strip-debug -o .dev/build/tools/gpucr build/tools/gpucr
 strip --strip-debug -o .dev/build/layers/vulkan/libVkLayer_gpucr.so build/layers/vulkan/libVkLayer_gpucr.so
 for e in vk_stencil vk_serving vk_manybuf; do strip --strip-debug -o .dev/build/examples/vulkan/$e build/examples/vulkan/$e; done
 strip --strip-debug -o .dev/build/examples/example_ref build/examples/example_ref
+strip --strip-debug -o .dev/build/tests/image_extract build/tests/image_extract
 sed 's|"library_path": ".*"|"library_path": "./libVkLayer_gpucr.so"|' build/layers/vulkan/VkLayer_gpucr.json \
   > .dev/build/layers/vulkan/VkLayer_gpucr.json
 cp -L /lib/x86_64-linux-gnu/libfmt.so.9 /lib/x86_64-linux-gnu/libspdlog.so.1.10 /lib/x86_64-linux-gnu/libxxhash.so.0 .dev/lib/

@@ -19,14 +19,23 @@ for spec in "vk_stencil --mib 256" "vk_serving --mib 256" "vk_manybuf --mib 64";
   echo "disabled:  $(GPUCR_DISABLE=1 $B/tools/gpucr run -- $B/examples/vulkan/$ex "$@" --steps $steps --quiet | tail -1)"
   python3 -c "import json;a=json.load(open('$OUT/${ex}_plain.json'));b=json.load(open('$OUT/${ex}_layer.json'));print('median step plain %.3f ms, layer %.3f ms' % (a['median_ms'], b['median_ms']))"
 done
-echo "== dump of vk_serving on NVIDIA (device-local memory)"
-rm -f /tmp/ready
-$B/tools/gpucr run -- $B/examples/vulkan/vk_serving --mib 256 --steps 400 --step-ms 5 --ready-file /tmp/ready --quiet > /tmp/serving.out &
-P=$!
-while [ ! -f /tmp/ready ]; do sleep 0.1; done; sleep 0.3
-$B/tools/gpucr ps
-$B/tools/gpucr dump $P -D /tmp/img --gpu-only; echo "dump exit $?"
-ls /tmp | grep -c img || true
-wait $P; echo "app exit $?: $(tail -1 /tmp/serving.out)"
-echo "reference: $($B/examples/example_ref --example serving --mib 256 --gpu-steps 400 --checksum | tail -1)"
-grep -v "^$" $OUT/vk_stencil_layer.err | head -20
+echo "== dumps on NVIDIA (device-local memory, captured through copies on the device)"
+T="--gpucr $B/tools/gpucr --examples $B/examples/vulkan --ref $B/examples/example_ref --extract $B/tests/image_extract"
+for ex in stencil serving manybuf; do
+  for mode in cow dirty stop; do
+    stress=""; [ $mode != stop ] && stress="--stress 300"
+    echo "-- $ex $mode $stress"
+    python3 tests/dump_test.py $T --example $ex --mode $mode $stress 2>&1 | grep -E "cut after|Error|FAIL|^OK" | cut -c1-600
+  done
+done
+echo "== 1 GiB vk_serving, cow against stop"
+for mode in stop cow; do
+  rm -f /tmp/ready; rm -rf /tmp/img
+  $B/tools/gpucr run -- $B/examples/vulkan/vk_serving --mib 1024 --steps 4000 --step-ms 2 --ready-file /tmp/ready --quiet --stats /tmp/st.json > /tmp/serving.out &
+  P=$!
+  while [ ! -f /tmp/ready ]; do sleep 0.1; done; sleep 1
+  $B/tools/gpucr dump $P -D /tmp/img --gpu-only --mode $mode
+  wait $P
+  python3 -c "import json;d=json.load(open('/tmp/st.json'));print('$mode: app median step %.3f ms, longest %.3f ms' % (d['median_ms'], d['max_ms']))"
+  echo "checksum $(tail -1 /tmp/serving.out), reference $($B/examples/example_ref --example serving --mib 1024 --gpu-steps 4000 --checksum | tail -1)"
+done

@@ -5,6 +5,7 @@
 #include "backends/vulkan/vk_chain.h"
 #include "backends/vulkan/vk_checkpoint.h"
 #include "backends/vulkan/vk_memory.h"
+#include "backends/vulkan/vk_staging.h"
 #include "dag/log.h"
 #include "layers/vulkan/wrap.h"
 #include "vk_hooks.h"
@@ -47,6 +48,7 @@ void PreCall_vkFreeMemory(VkDevice device, VkDeviceMemory memory, const VkAlloca
     auto* m = Get(memory);
     VulkanCheckpoint::Get().engine().BeforeRelease(m->id);
     VulkanCheckpoint::Get().dag().Forget(m->id);
+    ForgetDeviceMemory(*DeviceDataOf(device), m->id);
 }
 
 void PostCall_vkFreeMemory(VkDevice device, VkDeviceMemory memory, const VkAllocationCallbacks* pAllocator) {

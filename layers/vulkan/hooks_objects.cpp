@@ -5,6 +5,7 @@
 #include "backends/vulkan/vk_chain.h"
 #include "backends/vulkan/vk_checkpoint.h"
 #include "backends/vulkan/vk_memory.h"
+#include "backends/vulkan/vk_staging.h"
 #include "dag/log.h"
 #include "layers/vulkan/wrap.h"
 #include "vk_hooks.h"
@@ -27,6 +28,7 @@ void PostCall_vkCreateDevice(VkResult result, VkPhysicalDevice physicalDevice, c
 void PreCall_vkDestroyDevice(VkDevice device, const VkAllocationCallbacks* pAllocator) {
     if (device == VK_NULL_HANDLE) return;
     DeviceData* dd = DeviceDataOf(device);
+    ForgetDeviceReader(*dd);
     VulkanCheckpoint::Get().RemoveDevice(dd);
     ForgetDeviceCaps(*dd);
 }

@@ -281,7 +281,10 @@ VKAPI_ATTR VkResult VKAPI_CALL Override_vkQueueSubmit(VkQueue queue, uint32_t su
             last.pSignalSemaphores = sems;
             signaled = true;
         }
+        std::lock_guard lock(q->submit_mu);
         result = dd->dispatch.QueueSubmit(static_cast<VkQueue>(q->driver), count, down, Unwrap(fence));
+        VulkanCheckpoint::Get().EndSubmit(q, result, signaled);
+        return result;
     } catch (const std::exception& e) {
         GPUCR_LOG_ERROR("vk", "vkQueueSubmit: {}", e.what());
     }
@@ -326,12 +329,21 @@ VKAPI_ATTR VkResult VKAPI_CALL Override_vkQueueSubmit2(VkQueue queue, uint32_t s
             signaled = true;
         }
         auto submit2 = dd->dispatch.QueueSubmit2 ? dd->dispatch.QueueSubmit2 : dd->dispatch.QueueSubmit2KHR;
+        std::lock_guard lock(q->submit_mu);
         result = submit2(static_cast<VkQueue>(q->driver), count, down, Unwrap(fence));
+        VulkanCheckpoint::Get().EndSubmit(q, result, signaled);
+        return result;
     } catch (const std::exception& e) {
         GPUCR_LOG_ERROR("vk", "vkQueueSubmit2: {}", e.what());
     }
     VulkanCheckpoint::Get().EndSubmit(q, result, signaled);
     return result;
+}
+
+VKAPI_ATTR VkResult VKAPI_CALL Override_vkQueueWaitIdle(VkQueue queue) {
+    Queue* q = Get(queue);
+    std::lock_guard lock(q->submit_mu);
+    return q->device->dispatch.QueueWaitIdle(static_cast<VkQueue>(q->driver));
 }
 
 }  // namespace gpucr::vk::hooks

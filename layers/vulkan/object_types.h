@@ -145,6 +145,7 @@ struct Queue : DispatchableObject {
     std::atomic<uint64_t> last_submitted{0};  // seq of the last submission handed to the driver
     uint64_t next_seq = 0;                    // the application synchronises a queue externally
     VkSemaphore timeline = VK_NULL_HANDLE;    // driver timeline semaphore signalled with each seq
+    std::mutex submit_mu;                     // the layer's own copies share the queue with the application
 };
 // One recorded command, as far as the DAG needs it (and to record it again).
 struct RecordedCommand {
