@@ -19,7 +19,7 @@ import gpucr_testlib as lib  # noqa: E402
 ARGS = None
 
 # With --stress the app submits back to back for long enough to outlast a held dump.
-STRESS_STEPS = {"stencil": 300, "serving": 3000, "manybuf": 1500}
+STRESS_STEPS = {"stencil": 500, "serving": 4000, "manybuf": 2000}
 
 PARAMS = {
     # example: (mib, steps, step_ms, extra args for example and reference)
@@ -49,7 +49,8 @@ class DumpTest(unittest.TestCase):
             try:
                 time.sleep(ARGS.delay)
                 image = os.path.join(tmp, "image")
-                r = lib.gpucr(tools, env, "dump", str(app.pid), "-D", image, "--gpu-only", "--mode", mode, "--json")
+                r = lib.gpucr(tools, env, "dump", str(app.pid), "-D", image, "--gpu-only", "--mode", mode,
+                             "--background", "normal", "--json")
                 self.assertEqual(r.returncode, 0, f"dump failed: {r.stderr}")
                 stats = json.loads(r.stdout)
                 rc, last, err = app.finish()
