@@ -35,8 +35,8 @@ class DumpTest(unittest.TestCase):
         example, mode = ARGS.example, ARGS.mode
         mib, steps, step_ms, extra = PARAMS[example]
         if ARGS.stress:
-            step_ms = 0  # submit back to back, while the dump is held after its cut
-            steps = STRESS_STEPS[example]
+            step_ms = ARGS.stress_step_ms  # submit (nearly) back to back while the dump is held after its cut
+            steps = ARGS.stress_steps or STRESS_STEPS[example]
         want = lib.reference_checksum(tools, example, mib, steps, extra)
         with lib.TempDir() as tmp:
             env = lib.test_env(tmp)
@@ -82,6 +82,8 @@ if __name__ == "__main__":
     p.add_argument("--delay", type=float, default=0.3, help="seconds between ready and dump")
     p.add_argument("--capture", default="",
                    help="GPUCR_VK_CAPTURE for the app: 'copy' reads memory through copies on the device")
+    p.add_argument("--stress-steps", type=int, default=0, help="steps of the app in stress mode (default per example)")
+    p.add_argument("--stress-step-ms", type=int, default=0, help="pause between steps in stress mode")
     p.add_argument("--stress", type=int, default=0,
                    help="hold the dump this many ms after its cut while the app submits back to back")
     ARGS, rest = p.parse_known_args()

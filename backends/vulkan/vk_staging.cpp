@@ -1,5 +1,6 @@
 #include "backends/vulkan/vk_staging.h"
 
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -14,8 +15,31 @@ namespace {
 constexpr VkDeviceSize kStagingBytes = 16 << 20;
 constexpr uint64_t kFenceTimeoutNs = 60ull * 1000 * 1000 * 1000;
 
+// First come, first served: the background copier takes the staging buffer for one copy at a
+// time, so an application thread that must copy a block before its own write waits for one
+// copy at most (a plain mutex let the copier take it again and again).
+class FifoMutex {
+public:
+    void lock() {
+        std::unique_lock l(mu_);
+        const uint64_t ticket = next_++;
+        cv_.wait(l, [&] { return serving_ == ticket; });
+    }
+    void unlock() {
+        std::lock_guard l(mu_);
+        ++serving_;
+        cv_.notify_all();
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    uint64_t next_ = 0;
+    uint64_t serving_ = 0;
+};
+
 struct Reader {
-    std::mutex mu;
+    FifoMutex mu;
     Queue* queue = nullptr;
     VkCommandPool pool = VK_NULL_HANDLE;
     VkCommandBuffer cb = VK_NULL_HANDLE;
@@ -173,18 +197,24 @@ Status ReadDeviceMemory(DeviceData& d, Queue& queue, DeviceMemory& m, uint64_t o
         if (!slot) slot = std::make_unique<Reader>();
         rd = slot.get();
     }
-    std::lock_guard lock(rd->mu);
-    if (rd->pool == VK_NULL_HANDLE) {
-        Status s = Init(d, queue, *rd);
-        if (!s.ok()) {
-            Destroy(d, *rd);
-            return s;
+    VkBuffer alias = VK_NULL_HANDLE;
+    {
+        std::lock_guard lock(rd->mu);
+        if (rd->pool == VK_NULL_HANDLE) {
+            Status s = Init(d, queue, *rd);
+            if (!s.ok()) {
+                Destroy(d, *rd);
+                return s;
+            }
         }
+        GPUCR_ASSIGN_OR_RETURN(alias, AliasOf(d, *rd, m));
     }
-    GPUCR_ASSIGN_OR_RETURN(VkBuffer alias, AliasOf(d, *rd, m));
+    // One staging-sized piece per turn, so that other readers interleave.
     auto* out = static_cast<uint8_t*>(dst);
     for (uint64_t done = 0; done < size;) {
         const uint64_t len = std::min<uint64_t>(kStagingBytes, size - done);
+        std::lock_guard lock(rd->mu);
+        if (rd->pool == VK_NULL_HANDLE) return Unavailable("the device is being destroyed");
         GPUCR_RETURN_IF_ERROR(CopyPiece(d, *rd, alias, offset + done, len));
         std::memcpy(out + done, rd->staging_ptr, len);
         done += len;

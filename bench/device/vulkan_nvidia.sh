@@ -23,7 +23,7 @@ echo "== dumps on NVIDIA (device-local memory, captured through copies on the de
 T="--gpucr $B/tools/gpucr --examples $B/examples/vulkan --ref $B/examples/example_ref --extract $B/tests/image_extract"
 for ex in stencil serving manybuf; do
   for mode in cow dirty stop; do
-    stress=""; [ $mode != stop ] && stress="--stress 300"
+    stress=""; [ $mode != stop ] && stress="--stress 300 --stress-steps 2000 --stress-step-ms 2"
     echo "-- $ex $mode $stress"
     python3 tests/dump_test.py $T --example $ex --mode $mode $stress 2>&1 | grep -E "cut after|Error|FAIL|^OK" | cut -c1-600
   done
