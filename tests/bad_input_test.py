@@ -88,6 +88,21 @@ class BadInputTest(unittest.TestCase):
             self.assertAppUnharmed(app)
         self.assertNoImage(image)
 
+    def test_app_exiting_during_a_dump_leaves_nothing(self):
+        image = os.path.join(self.tmp, "img")
+        self.env["GPUCR_TEST_DELAY_AFTER_CUT_MS"] = "3000"  # the app's last steps end inside the dump
+        app = lib.RunningApp(self.tools, self.tmp, self.env, "vk_serving",
+                             ["--mib", str(MIB), "--steps", "20", "--step-ms", "20"])
+        try:
+            r = lib.gpucr(self.tools, self.env, "dump", str(app.pid), "-D", image, "--gpu-only")
+            self.assertOneLineFailure(r, "exited during the dump")
+        finally:
+            rc, last, err = app.finish()
+        self.assertEqual(rc, 0, err[-2000:])
+        self.assertEqual(last, lib.reference_checksum(self.tools, "serving", MIB, 20))
+        self.assertFalse(os.path.exists(image))
+        self.assertNoImage(image)
+
     def good_image(self):
         image = os.path.join(self.tmp, "img")
         app = self.start()

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 
 #include "dag/agent.h"
@@ -36,7 +37,17 @@ Result<int> ParsePid(std::string_view text) {
     return pid;
 }
 
-bool ProcessAlive(int pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+// Alive and not a zombie (an exited process its parent has not reaped yet).
+bool ProcessAlive(int pid) {
+    if (::kill(pid, 0) != 0 && errno != EPERM) return false;
+    std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+    if (f == nullptr) return true;
+    char buf[512] = {};
+    const size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+    std::fclose(f);
+    const char* paren = std::strrchr(buf, ')');  // the state follows the command name
+    return !(n > 0 && paren != nullptr && paren[1] == ' ' && paren[2] == 'Z');
+}
 
 Result<std::string> AgentSocket(int pid) {
     GPUCR_ASSIGN_OR_RETURN(std::string dir, agent::RuntimeDir());

@@ -80,7 +80,15 @@ int RunDump(const DumpOptions& options) {
         return client::Request(fd->get(), DumpRequest(options, dir),
                                [&progress](const json& event) { progress.Update(event); });
     }();
-    if (!result.ok()) return Fail(result.status());
+    if (!result.ok()) {
+        if (!client::ProcessAlive(pid)) {
+            // The process ended mid-dump: its writer could not clean up; nothing complete is left.
+            std::error_code ec;
+            fs::remove_all(dir + ".partial-" + std::to_string(pid), ec);
+            return Fail("process " + std::to_string(pid) + " exited during the dump; no image was written");
+        }
+        return Fail(result.status());
+    }
     std::string out = options.json ? result->dump(2) + "\n" : DumpSummary(*result);
     std::fputs(out.c_str(), stdout);
     return kExitOk;
