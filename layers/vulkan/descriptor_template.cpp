@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "layers/vulkan/device_data.h"
+#include "layers/vulkan/unwrap_custom.h"
 #include "layers/vulkan/wrap.h"
 #include "vk_hooks.h"
 #include "vk_unwrap.h"
@@ -29,26 +30,11 @@ std::vector<VkDescriptorUpdateTemplateEntry> EntriesOf(VkDescriptorUpdateTemplat
 }
 
 size_t ElementSize(VkDescriptorType type) {
-    switch (type) {
-        case VK_DESCRIPTOR_TYPE_SAMPLER:
-        case VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER:
-        case VK_DESCRIPTOR_TYPE_SAMPLED_IMAGE:
-        case VK_DESCRIPTOR_TYPE_STORAGE_IMAGE:
-        case VK_DESCRIPTOR_TYPE_INPUT_ATTACHMENT:
-            return sizeof(VkDescriptorImageInfo);
-        case VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER:
-        case VK_DESCRIPTOR_TYPE_STORAGE_BUFFER:
-        case VK_DESCRIPTOR_TYPE_UNIFORM_BUFFER_DYNAMIC:
-        case VK_DESCRIPTOR_TYPE_STORAGE_BUFFER_DYNAMIC:
-            return sizeof(VkDescriptorBufferInfo);
-        case VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER:
-        case VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER:
-            return sizeof(VkBufferView);
-        case VK_DESCRIPTOR_TYPE_INLINE_UNIFORM_BLOCK:
-            return 1;
-        default:
-            return sizeof(uint64_t);  // acceleration structures: one handle
-    }
+    if (DescriptorUsesImageInfo(type)) return sizeof(VkDescriptorImageInfo);
+    if (DescriptorUsesBufferInfo(type)) return sizeof(VkDescriptorBufferInfo);
+    if (DescriptorUsesTexelBufferView(type)) return sizeof(VkBufferView);
+    if (type == VK_DESCRIPTOR_TYPE_INLINE_UNIFORM_BLOCK) return 1;
+    return sizeof(uint64_t);  // acceleration structures: one handle
 }
 
 void UnwrapElement(VkDescriptorType type, char* p) {
