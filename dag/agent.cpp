@@ -17,8 +17,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "dag/agent_internal.h"
@@ -40,6 +42,11 @@ struct State {
     int listen_fd = -1;
     std::string socket_path;
     bool hooks_installed = false;
+    // The running dump/suspend/resume/migrate (internal::OperationGuard); pid 0 when none.
+    int op_pid = 0;
+    std::string op_name;
+    // The image a suspended process resumes from (internal::RememberSuspend).
+    std::optional<internal::SuspendRecord> suspend;
 };
 
 State& GetState() {
@@ -65,6 +72,9 @@ void AtForkChild() {
     s.serving_pid = 0;
     s.failed_pid = 0;
     s.socket_path.clear();
+    // The parent's operation does not run in the child; its suspend image is the parent's.
+    s.op_pid = 0;
+    s.suspend.reset();
     g_serving_pid.store(0);
     g_connections.store(0);
     s.mu.unlock();
@@ -249,6 +259,45 @@ std::vector<Provider> ProvidersSnapshot() {
     State& s = GetState();
     std::lock_guard lock(s.mu);
     return s.providers;
+}
+
+Result<OperationGuard> OperationGuard::Acquire(const char* name) {
+    State& s = GetState();
+    std::lock_guard lock(s.mu);
+    int me = ::getpid();
+    if (s.op_pid == me) return FailedPrecondition("a " + s.op_name + " of this process is already running");
+    s.op_pid = me;
+    s.op_name = name;
+    OperationGuard guard;
+    guard.held_ = true;
+    return guard;
+}
+
+OperationGuard::OperationGuard(OperationGuard&& other) noexcept : held_(std::exchange(other.held_, false)) {}
+
+OperationGuard::~OperationGuard() {
+    if (!held_) return;
+    State& s = GetState();
+    std::lock_guard lock(s.mu);
+    if (s.op_pid == ::getpid()) s.op_pid = 0;
+}
+
+std::optional<SuspendRecord> RememberedSuspend() {
+    State& s = GetState();
+    std::lock_guard lock(s.mu);
+    return s.suspend;
+}
+
+void RememberSuspend(SuspendRecord record) {
+    State& s = GetState();
+    std::lock_guard lock(s.mu);
+    s.suspend = std::move(record);
+}
+
+void ForgetSuspend() {
+    State& s = GetState();
+    std::lock_guard lock(s.mu);
+    s.suspend.reset();
 }
 
 }  // namespace internal

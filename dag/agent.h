@@ -38,6 +38,25 @@ struct Provider {
     // {"api", "devices", "cut", "objects", "resources", "dag", "stats"}.
     // Must leave the application running and unharmed when it fails.
     std::function<Result<nlohmann::json>(image::ImageWriter&, const nlohmann::json& request, const ProgressFn&)> dump;
+
+    // Optional: suspend, resume and migrate (gpucr suspend/resume/migrate). A provider without
+    // `suspend` makes those commands fail with kUnsupported.
+    //
+    // Captures this API's state into the image (like dump; request {"mode": "dirty"|"stop", ...}),
+    // then releases every driver object: the application keeps running, its API calls wait until
+    // resume. Returns the manifest section (same shape as dump's). On failure the application
+    // must be running as before.
+    std::function<Result<nlohmann::json>(image::ImageWriter&, const nlohmann::json& request, const ProgressFn&)>
+        suspend;
+    // Re-creates the state from this API's manifest section of a verified image. request:
+    // {"device": N (absent: the original), "eager": bool, "t0_ns": CLOCK_MONOTONIC ns when the
+    // agent received the request}. Returns stats (a JSON object; the keys gpucr shows are
+    // handback_ms, first_op_ms, loaded_ms, waits, wait_ms_total, wait_ms_max, bytes_loaded).
+    // On failure the process stays suspended.
+    std::function<Result<nlohmann::json>(const image::ImageReader&, const nlohmann::json& section,
+                                         const nlohmann::json& request, const ProgressFn&)>
+        resume;
+    std::function<bool()> suspended;  // true while suspended
 };
 
 // Registers a provider and starts the agent thread on first call (idempotent, thread-safe,

@@ -1,4 +1,6 @@
-// The agent's commands: hello, describe, dump. One request in, one result (or error) out.
+// The agent's commands: hello, describe, dump, and the helpers dump shares with suspend
+// (agent_suspend.cpp). One request in, one result (or error) out.
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,31 +30,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kProgressInterval = std::chrono::milliseconds(100);
 
-// pid of the process whose dump is running, 0 if none. Keyed by pid so that a fork() child
-// of a process in the middle of a dump is not blocked forever.
-std::atomic<int> g_dump_pid{0};
-
-class DumpGuard {
-public:
-    static Result<DumpGuard> Acquire() {
-        int me = ::getpid();
-        int cur = g_dump_pid.load();
-        do {
-            if (cur == me) return FailedPrecondition("a dump of this process is already running");
-        } while (!g_dump_pid.compare_exchange_weak(cur, me));
-        return DumpGuard();
-    }
-    DumpGuard(DumpGuard&& other) noexcept : held_(std::exchange(other.held_, false)) {}
-    DumpGuard& operator=(DumpGuard&&) = delete;
-    ~DumpGuard() {
-        if (held_) g_dump_pid.store(0);
-    }
-
-private:
-    DumpGuard() : held_(true) {}
-    bool held_;
-};
-
 struct DumpRequest {
     std::string dir;
     std::string mode = "cow";
@@ -62,12 +40,6 @@ struct DumpRequest {
 std::string ReadFile(const char* path) {
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-json ApiNames(const std::vector<Provider>& providers) {
-    json apis = json::array();
-    for (const Provider& p : providers) apis.push_back(p.api);
-    return apis;
 }
 
 json Hello(const std::vector<Provider>& providers) {
@@ -85,11 +57,13 @@ json Describe(const std::vector<Provider>& providers) {
             apis[p.api] = {{"error", e.what()}};
         }
     }
-    return {{"pid", self.pid}, {"exe", self.exe}, {"cmdline", self.cmdline}, {"apis", std::move(apis)}};
-}
-
-bool OneOf(const std::string& v, std::initializer_list<const char*> allowed) {
-    return std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return v == a; });
+    json result = {{"pid", self.pid},
+                   {"exe", self.exe},
+                   {"cmdline", self.cmdline},
+                   {"apis", std::move(apis)},
+                   {"suspended", IsSuspended(providers)}};
+    if (std::optional<SuspendRecord> record = RememberedSuspend()) result["image"] = record->dir;
+    return result;
 }
 
 Result<DumpRequest> ParseDumpRequest(const json& req) {
@@ -110,6 +84,84 @@ Result<DumpRequest> ParseDumpRequest(const json& req) {
     return r;
 }
 
+double NumberOr0(const json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
+}
+
+Result<json> Dump(const json& request, const std::vector<Provider>& providers, const EmitFn& emit) {
+    Clock::time_point start = Clock::now();
+    GPUCR_ASSIGN_OR_RETURN(DumpRequest req, ParseDumpRequest(request));
+    GPUCR_ASSIGN_OR_RETURN(std::vector<Provider> selected, SelectProviders(providers, req.backend));
+    for (const Provider& p : selected) {
+        if (!p.dump) return Unsupported(p.api + " state cannot be dumped by this build");
+    }
+    GPUCR_ASSIGN_OR_RETURN(OperationGuard guard, OperationGuard::Acquire("dump"));
+    if (IsSuspended(providers)) {
+        std::optional<SuspendRecord> record = RememberedSuspend();
+        return FailedPrecondition("process is suspended" + (record ? " (image " + record->dir + ")" : std::string()) +
+                                  ": resume it first");
+    }
+    image::WriterOptions options;
+    options.compress = req.compress;
+    GPUCR_ASSIGN_OR_RETURN(std::unique_ptr<image::ImageWriter> writer, image::ImageWriter::Create(req.dir, options));
+
+    ProgressThrottle throttle(emit);
+    ProgressFn progress = throttle.Fn();
+    json sections = json::array();
+    for (const Provider& p : selected) {
+        Result<json> section =
+            CallProvider(p, "dump", [&] { return p.dump(*writer, request, progress); });
+        if (!section.ok()) {
+            writer->Abort();
+            GPUCR_LOG_WARN("agent", "dump to {} failed: {}", req.dir, section.status().message());
+            return section.status();
+        }
+        sections.push_back(std::move(section).value());
+    }
+    Status committed = writer->Commit(ImageManifest(req.mode, selected, sections, MakeStats(MsSince(start), *writer, sections)));
+    if (!committed.ok()) {
+        writer->Abort();
+        return committed;
+    }
+    return json{{"image", writer->target_dir()},
+                {"mode", req.mode},
+                {"apis", ApiNames(selected)},
+                {"stats", MakeStats(MsSince(start), *writer, sections)}};
+}
+
+}  // namespace
+
+void ProgressThrottle::operator()(std::string_view phase, uint64_t done, uint64_t total) {
+    std::lock_guard lock(mu_);
+    Clock::time_point now = Clock::now();
+    bool edge = phase != last_phase_ || done >= total;
+    if (!edge && now - last_emit_ < kProgressInterval) return;
+    last_phase_ = std::string(phase);
+    last_emit_ = now;
+    if (emit_) emit_(protocol::ProgressEvent(phase, done, total));
+}
+
+double MsSince(Clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+int64_t MonotonicNs() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+bool OneOf(const std::string& v, std::initializer_list<const char*> allowed) {
+    return std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return v == a; });
+}
+
+json ApiNames(const std::vector<Provider>& providers) {
+    json apis = json::array();
+    for (const Provider& p : providers) apis.push_back(p.api);
+    return apis;
+}
+
 Result<std::vector<Provider>> SelectProviders(const std::vector<Provider>& providers, const std::string& backend) {
     std::vector<Provider> selected;
     for (const Provider& p : providers) {
@@ -119,47 +171,17 @@ Result<std::vector<Provider>> SelectProviders(const std::vector<Provider>& provi
         if (backend == "auto") return FailedPrecondition("process uses no GPU API that gpucr captures");
         return FailedPrecondition("process does not use " + backend);
     }
-    for (const Provider& p : selected) {
-        if (!p.dump) return Unsupported(p.api + " state cannot be dumped by this build");
-    }
     return selected;
 }
 
-// Forwards provider progress to the client, at most every kProgressInterval per phase.
-class ProgressThrottle {
-public:
-    explicit ProgressThrottle(const EmitFn& emit) : emit_(emit) {}
-    void operator()(std::string_view phase, uint64_t done, uint64_t total) {
-        std::lock_guard lock(mu_);
-        Clock::time_point now = Clock::now();
-        bool edge = phase != last_phase_ || done >= total;
-        if (!edge && now - last_emit_ < kProgressInterval) return;
-        last_phase_ = std::string(phase);
-        last_emit_ = now;
-        if (emit_) emit_(protocol::ProgressEvent(phase, done, total));
-    }
-
-private:
-    const EmitFn& emit_;
-    std::mutex mu_;
-    std::string last_phase_;
-    Clock::time_point last_emit_{};
-};
-
-Result<json> CallProviderDump(const Provider& p, image::ImageWriter& writer, const json& request,
-                              const ProgressFn& progress) {
+Result<json> CallProvider(const Provider& p, const char* what, const std::function<Result<json>()>& call) {
     try {
-        Result<json> section = p.dump(writer, request, progress);
-        if (!section.ok()) return Status(section.status().code(), p.api + ": " + section.status().message());
-        return section;
+        Result<json> out = call();
+        if (!out.ok()) return Status(out.status().code(), p.api + ": " + out.status().message());
+        return out;
     } catch (const std::exception& e) {
-        return Internal(p.api + ": dump failed: " + e.what());
+        return Internal(p.api + ": " + what + " failed: " + e.what());
     }
-}
-
-double NumberOr0(const json& j, const char* key) {
-    auto it = j.find(key);
-    return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
 }
 
 json MakeStats(double wall_ms, const image::ImageWriter& writer, const json& sections) {
@@ -185,53 +207,27 @@ json MakeStats(double wall_ms, const image::ImageWriter& writer, const json& sec
             {"capture_ms", capture_ms},  {"threads", threads}};
 }
 
-double MsSince(Clock::time_point start) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-Result<json> Dump(const json& request, const std::vector<Provider>& providers, const EmitFn& emit) {
-    Clock::time_point start = Clock::now();
-    GPUCR_ASSIGN_OR_RETURN(DumpRequest req, ParseDumpRequest(request));
-    GPUCR_ASSIGN_OR_RETURN(std::vector<Provider> selected, SelectProviders(providers, req.backend));
-    GPUCR_ASSIGN_OR_RETURN(DumpGuard guard, DumpGuard::Acquire());
-    image::WriterOptions options;
-    options.compress = req.compress;
-    GPUCR_ASSIGN_OR_RETURN(std::unique_ptr<image::ImageWriter> writer, image::ImageWriter::Create(req.dir, options));
-
-    ProgressThrottle throttle(emit);
-    ProgressFn progress = [&throttle](std::string_view phase, uint64_t done, uint64_t total) {
-        throttle(phase, done, total);
-    };
-    json sections = json::array();
-    for (const Provider& p : selected) {
-        Result<json> section = CallProviderDump(p, *writer, request, progress);
-        if (!section.ok()) {
-            writer->Abort();
-            GPUCR_LOG_WARN("agent", "dump to {} failed: {}", req.dir, section.status().message());
-            return section.status();
-        }
-        sections.push_back(std::move(section).value());
-    }
+json ImageManifest(const std::string& mode, const std::vector<Provider>& selected, const json& sections, json stats) {
     SelfInfo self = ReadSelfInfo();
-    json manifest = {
+    return {
         {"source", {{"host", self.host}, {"pid", self.pid}, {"exe", self.exe}, {"cmdline", self.cmdline}}},
-        {"mode", req.mode},
+        {"mode", mode},
         {"apis", ApiNames(selected)},
         {"sections", sections},
-        {"stats", MakeStats(MsSince(start), *writer, sections)},
+        {"stats", std::move(stats)},
     };
-    Status committed = writer->Commit(std::move(manifest));
-    if (!committed.ok()) {
-        writer->Abort();
-        return committed;
-    }
-    return json{{"image", writer->target_dir()},
-                {"mode", req.mode},
-                {"apis", ApiNames(selected)},
-                {"stats", MakeStats(MsSince(start), *writer, sections)}};
 }
 
-}  // namespace
+bool IsSuspended(const std::vector<Provider>& providers) {
+    if (RememberedSuspend().has_value()) return true;
+    for (const Provider& p : providers) {
+        try {
+            if (p.suspended && p.suspended()) return true;
+        } catch (...) {
+        }
+    }
+    return false;
+}
 
 SelfInfo ReadSelfInfo() {
     SelfInfo info;
@@ -255,12 +251,16 @@ SelfInfo ReadSelfInfo() {
 }
 
 Result<json> HandleRequest(const json& request, const std::vector<Provider>& providers, const EmitFn& emit) {
+    int64_t t0_ns = MonotonicNs();  // first: resume's times count from the request's arrival
     auto cmd = request.find("cmd");
     if (cmd == request.end() || !cmd->is_string()) return InvalidArgument("request has no \"cmd\" string");
     const std::string& name = cmd->get_ref<const std::string&>();
     if (name == "hello") return Hello(providers);
     if (name == "describe") return Describe(providers);
     if (name == "dump") return Dump(request, providers, emit);
+    if (name == "suspend") return Suspend(request, providers, emit);
+    if (name == "resume") return Resume(request, providers, emit, t0_ns);
+    if (name == "migrate") return Migrate(request, providers, emit, t0_ns);
     return InvalidArgument("unknown command \"" + name + "\"");
 }
 

@@ -14,7 +14,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <future>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,11 +57,54 @@ Result<json> TestDump(image::ImageWriter& writer, const json& request, const Pro
                 {"stats", {{"held_max_ms", 1.5}, {"held_total_ms", 2.5}}}};
 }
 
+// The test provider's suspend state, and what its resume was asked.
+std::atomic<bool> g_suspended{false};
+std::atomic<bool> g_fail_suspend{false};
+std::atomic<int> g_fail_resume_device{-1};  // a resume onto this device fails
+std::atomic<int> g_resume_calls{0};
+std::mutex g_fake_mu;
+std::string g_suspend_dir;     // target_dir() of the last suspend's writer
+json g_last_resume_request;
+
+Result<json> TestSuspend(image::ImageWriter& writer, const json& request, const ProgressFn& progress) {
+    if (g_fail_suspend) return Unavailable("test provider cannot suspend: device busy");
+    GPUCR_ASSIGN_OR_RETURN(json section, TestDump(writer, request, progress));
+    {
+        std::lock_guard lock(g_fake_mu);
+        g_suspend_dir = writer.target_dir();
+    }
+    g_suspended = true;  // the driver objects are gone now
+    return section;
+}
+
+Result<json> TestResume(const image::ImageReader& reader, const json& section, const json& request,
+                        const ProgressFn& progress) {
+    ++g_resume_calls;
+    {
+        std::lock_guard lock(g_fake_mu);
+        g_last_resume_request = request;
+    }
+    if (!g_suspended) return Internal("test provider: resume while not suspended");
+    if (request.contains("device") && request["device"] == g_fail_resume_device.load()) {
+        return Unavailable("device " + std::to_string(g_fail_resume_device.load()) + " is lost");
+    }
+    std::vector<uint8_t> back(kBlobBytes);
+    GPUCR_RETURN_IF_ERROR(reader.ReadResource(section["resources"][0], back.data(), back.size()));
+    if (back[4242] != static_cast<uint8_t>(4242 * 7 + 3)) return Internal("test provider: wrong bytes");
+    progress("load", kBlobBytes, kBlobBytes);
+    g_suspended = false;
+    return json{{"handback_ms", 1.25}, {"first_op_ms", 2.5}, {"loaded_ms", 3.75}, {"waits", 2},
+                {"wait_ms_total", 0.5}, {"wait_ms_max", 0.3}, {"bytes_loaded", kBlobBytes}};
+}
+
 Provider TestProvider() {
     Provider p;
     p.api = "vulkan";
     p.describe = [] { return json{{"devices", {"llvmpipe"}}, {"objects", 7}, {"bytes", kBlobBytes}}; };
     p.dump = TestDump;
+    p.suspend = TestSuspend;
+    p.resume = TestResume;
+    p.suspended = [] { return g_suspended.load(); };
     return p;
 }
 
@@ -109,6 +154,12 @@ protected:
         g_block_dump = false;
         g_dump_entered = false;
         g_release_dump = false;
+        g_fail_suspend = false;
+        g_fail_resume_device = -1;
+        g_resume_calls = 0;
+        // Every test ends with the process running; a failed one must not spoil the next.
+        EXPECT_FALSE(g_suspended.exchange(false)) << "a previous test left the process suspended";
+        internal::ForgetSuspend();
     }
 };
 
@@ -142,6 +193,8 @@ TEST_F(AgentTest, Describe) {
     EXPECT_EQ(r["apis"]["vulkan"]["devices"][0], "llvmpipe");
     ASSERT_TRUE(r["cmdline"].is_array());
     EXPECT_NE(r["cmdline"][0].get<std::string>().find("agent_test"), std::string::npos);
+    EXPECT_EQ(r["suspended"], false);
+    EXPECT_FALSE(r.contains("image"));
 }
 
 TEST_F(AgentTest, UnknownAndMalformedRequests) {
@@ -261,6 +314,319 @@ TEST_F(AgentTest, ForkedChildServesItsOwnSocket) {
     EXPECT_FALSE(fs::exists(SocketPath(g_root + "/rt", child)));
     json reply = Call(OwnSocket(), {{"cmd", "hello"}});  // the parent's agent is untouched
     EXPECT_EQ(reply.value("ok", false), true);
+}
+
+// ---- suspend, resume, migrate ----
+
+json Ok(const json& reply) {
+    EXPECT_EQ(reply.value("ok", false), true) << reply.dump();
+    return reply.value("result", json::object());
+}
+
+json DescribeSelf() { return Ok(Call(OwnSocket(), {{"cmd", "describe"}})); }
+
+std::string SuspendDir() {
+    std::lock_guard lock(g_fake_mu);
+    return g_suspend_dir;
+}
+
+json LastResumeRequest() {
+    std::lock_guard lock(g_fake_mu);
+    return g_last_resume_request;
+}
+
+// The chunk file holding the first chunk of the suspend image's resource, and its path
+// relative to the image.
+std::string FirstChunk(const std::string& dir, std::string* rel) {
+    Result<std::unique_ptr<image::ImageReader>> reader = image::ImageReader::Open(dir);
+    EXPECT_TRUE(reader.ok()) << reader.status().message();
+    if (!reader.ok()) return "";
+    std::string hash = (*reader)->manifest()["sections"][0]["resources"][0]["chunks"][0]["hash"];
+    *rel = "chunks/" + hash.substr(0, 2) + "/" + hash + ".chunk";
+    return dir + "/" + *rel;
+}
+
+void FlipByte(const std::string& path, uint64_t offset) {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(offset));
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x5a);
+    f.seekp(static_cast<std::streamoff>(offset));
+    f.write(&c, 1);
+}
+
+TEST_F(AgentTest, SuspendThenResume) {
+    std::string dir = g_root + "/susp-ok";
+    json r = Ok(Call(OwnSocket(), {{"cmd", "suspend"}, {"dir", dir}}));
+    EXPECT_EQ(r["image"], dir);
+    EXPECT_EQ(r["mode"], "dirty");  // the default
+    EXPECT_EQ(r["apis"], json::array({"vulkan"}));
+    EXPECT_EQ(r["stats"]["bytes_raw"], kBlobBytes);
+    EXPECT_EQ(r["stats"]["held_max_ms"], 1.5);
+    EXPECT_TRUE(g_suspended);
+    EXPECT_EQ(SuspendDir(), dir);
+
+    Result<std::unique_ptr<image::ImageReader>> reader = image::ImageReader::Open(dir);
+    ASSERT_TRUE(reader.ok()) << reader.status().message();
+    const json& m = (*reader)->manifest();
+    EXPECT_EQ(m["mode"], "dirty");
+    EXPECT_EQ(m["suspend"], true);
+    EXPECT_EQ(m["suspend_id"].get<std::string>().size(), 16u);
+    EXPECT_EQ(m["source"]["pid"], ::getpid());
+    EXPECT_EQ(m["sections"][0]["mode"], "dirty");  // the provider saw the mode
+
+    json d = DescribeSelf();
+    EXPECT_EQ(d["suspended"], true);
+    EXPECT_EQ(d["image"], dir);
+
+    int64_t before = internal::MonotonicNs();
+    std::vector<json> events;
+    r = Ok(Call(OwnSocket(), {{"cmd", "resume"}}, &events));
+    EXPECT_EQ(r["image"], dir);
+    EXPECT_TRUE(r["device"].is_null());
+    EXPECT_EQ(r["eager"], false);
+    EXPECT_EQ(r["apis"], json::array({"vulkan"}));
+    EXPECT_GE(r["stats"]["verify_ms"].get<double>(), 0.0);
+    EXPECT_GE(r["stats"]["wall_ms"].get<double>(), r["stats"]["verify_ms"].get<double>());
+    EXPECT_EQ(r["stats"]["vulkan"]["handback_ms"], 1.25);
+    EXPECT_EQ(r["stats"]["vulkan"]["bytes_loaded"], kBlobBytes);
+    EXPECT_EQ(g_resume_calls, 1);
+    json req = LastResumeRequest();
+    EXPECT_FALSE(req.contains("device"));
+    EXPECT_EQ(req["eager"], false);
+    EXPECT_GE(req["t0_ns"].get<int64_t>(), before);
+    EXPECT_LE(req["t0_ns"].get<int64_t>(), internal::MonotonicNs());
+    bool verify_seen = false;
+    for (const json& e : events) verify_seen |= e.value("phase", "") == "verify";
+    EXPECT_TRUE(verify_seen);
+
+    EXPECT_FALSE(g_suspended);
+    d = DescribeSelf();
+    EXPECT_EQ(d["suspended"], false);
+    EXPECT_FALSE(d.contains("image"));
+    EXPECT_TRUE(fs::exists(dir + "/manifest.json"));  // the client's image stays
+    EXPECT_EQ(Call(OwnSocket(), {{"cmd", "resume"}})["error"], "process is not suspended");  // state cleared
+}
+
+TEST_F(AgentTest, SuspendTwiceIsRefused) {
+    std::string dir = g_root + "/susp-twice";
+    Ok(Call(OwnSocket(), {{"cmd", "suspend"}, {"dir", dir}, {"mode", "stop"}}));
+    json again = Call(OwnSocket(), {{"cmd", "suspend"}, {"dir", g_root + "/susp-twice-2"}});
+    EXPECT_EQ(again["code"], "failed_precondition");
+    EXPECT_EQ(again["error"], "process is already suspended (image " + dir + ")");
+    EXPECT_FALSE(fs::exists(g_root + "/susp-twice-2"));
+    json migrate = Call(OwnSocket(), {{"cmd", "migrate"}, {"device", 1}});
+    EXPECT_EQ(migrate["code"], "failed_precondition");
+    json dump = Call(OwnSocket(), {{"cmd", "dump"}, {"dir", g_root + "/susp-twice-dump"}});
+    EXPECT_EQ(dump["error"], "process is suspended (image " + dir + "): resume it first");
+    EXPECT_FALSE(fs::exists(g_root + "/susp-twice-dump"));
+    Ok(Call(OwnSocket(), {{"cmd", "resume"}}));
+}
+
+TEST_F(AgentTest, ResumeWhenNotSuspendedIsRefused) {
+    json reply = Call(OwnSocket(), {{"cmd", "resume"}, {"device", 1}});
+    EXPECT_EQ(reply["code"], "failed_precondition");
+    EXPECT_EQ(reply["error"], "process is not suspended");
+    EXPECT_EQ(g_resume_calls, 0);
+}
+
+TEST_F(AgentTest, SuspendValidation) {
+    std::string dir = g_root + "/susp-cow";
+    json reply = Call(OwnSocket(), {{"cmd", "suspend"}, {"dir", dir}, {"mode", "cow"}});
+    EXPECT_EQ(reply["code"], "invalid_argument");
+    EXPECT_EQ(reply["error"],
+              "suspend needs the image to show the moment the process stops: use --mode dirty (default) or stop");
+    EXPECT_EQ(Call(OwnSocket(), {{"cmd", "suspend"}, {"dir", dir}, {"mode", "fast"}})["code"], "invalid_argument");
+    EXPECT_EQ(Call(OwnSocket(), {{"cmd", "suspend"}, {"dir", "rel/img"}})["code"], "invalid_argument");
+    EXPECT_EQ(Call(OwnSocket(), {{"cmd", "suspend"}})["code"], "invalid_argument");
+    reply = Call(OwnSocket(), {{"cmd", "suspend"}, {"dir", dir}, {"backend", "cuda"}});
+    EXPECT_EQ(reply["error"], "process does not use cuda");
+    EXPECT_EQ(Call(OwnSocket(), {{"cmd", "migrate"}})["code"], "invalid_argument");  // no device
+    EXPECT_EQ(Call(OwnSocket(), {{"cmd", "migrate"}, {"device", -1}})["code"], "invalid_argument");
+    EXPECT_EQ(Call(OwnSocket(), {{"cmd", "migrate"}, {"device", "1"}})["code"], "invalid_argument");
+    EXPECT_EQ(Call(OwnSocket(), {{"cmd", "migrate"}, {"device", 1}, {"mode", "cow"}})["code"], "invalid_argument");
+    EXPECT_FALSE(fs::exists(dir));
+    EXPECT_FALSE(g_suspended);
+}
+
+TEST_F(AgentTest, FailedSuspendLeavesNoImageAndKeepsRunning) {
+    g_fail_suspend = true;
+    std::string dir = g_root + "/susp-fail";
+    json reply = Call(OwnSocket(), {{"cmd", "suspend"}, {"dir", dir}});
+    EXPECT_EQ(reply["code"], "unavailable");
+    EXPECT_EQ(reply["error"], "vulkan: test provider cannot suspend: device busy");
+    EXPECT_FALSE(fs::exists(dir));
+    EXPECT_EQ(DescribeSelf()["suspended"], false);
+}
+
+TEST_F(AgentTest, DamagedChunkRefusesResumeUntilRepaired) {
+    std::string dir = g_root + "/susp-damaged";
+    Ok(Call(OwnSocket(), {{"cmd", "suspend"}, {"dir", dir}}));
+    std::string rel;
+    std::string chunk = FirstChunk(dir, &rel);
+    ASSERT_FALSE(chunk.empty());
+    FlipByte(chunk, 48 + 777);  // past the chunk header: the payload
+
+    json reply = Call(OwnSocket(), {{"cmd", "resume"}, {"device", 0}, {"eager", true}});
+    EXPECT_EQ(reply["code"], "data_loss");
+    EXPECT_EQ(reply["error"], dir + "/" + rel + ": checksum mismatch");
+    EXPECT_EQ(g_resume_calls, 0);  // no provider saw the damaged image
+    EXPECT_TRUE(g_suspended);
+    json d = DescribeSelf();
+    EXPECT_EQ(d["suspended"], true);
+    EXPECT_EQ(d["image"], dir);
+
+    FlipByte(chunk, 48 + 777);  // repaired
+    json r = Ok(Call(OwnSocket(), {{"cmd", "resume"}, {"device", 0}, {"eager", true}}));
+    EXPECT_EQ(r["device"], 0);
+    EXPECT_EQ(r["eager"], true);
+    EXPECT_EQ(g_resume_calls, 1);
+    EXPECT_EQ(LastResumeRequest()["device"], 0);
+    EXPECT_EQ(LastResumeRequest()["eager"], true);
+    EXPECT_FALSE(g_suspended);
+}
+
+// Writes a complete suspend-looking image whose manifest says it came from `pid`.
+void WriteForeignImage(const std::string& dir, int pid) {
+    Result<std::unique_ptr<image::ImageWriter>> writer = image::ImageWriter::Create(dir, {});
+    ASSERT_TRUE(writer.ok()) << writer.status().message();
+    Result<json> section = TestDump(**writer, {{"mode", "dirty"}}, [](std::string_view, uint64_t, uint64_t) {});
+    ASSERT_TRUE(section.ok());
+    json manifest = {{"source", {{"pid", pid}}}, {"mode", "dirty"}, {"apis", {"vulkan"}},
+                     {"sections", {*section}},   {"suspend", true}};
+    ASSERT_TRUE((*writer)->Commit(manifest).ok());
+}
+
+TEST_F(AgentTest, ResumeOfAnotherProcessImageIsRefused) {
+    std::string foreign = g_root + "/susp-foreign";
+    WriteForeignImage(foreign, 1);
+    std::string dir = g_root + "/susp-mine";
+    Ok(Call(OwnSocket(), {{"cmd", "suspend"}, {"dir", dir}}));
+    json reply = Call(OwnSocket(), {{"cmd", "resume"}, {"dir", foreign}});
+    EXPECT_EQ(reply["code"], "failed_precondition");
+    EXPECT_EQ(reply["error"], "image " + foreign + " was taken from process 1, not this one");
+    EXPECT_EQ(g_resume_calls, 0);
+    EXPECT_EQ(DescribeSelf()["image"], dir);
+    EXPECT_EQ(Call(OwnSocket(), {{"cmd", "resume"}, {"dir", "relative"}})["code"], "invalid_argument");
+    Ok(Call(OwnSocket(), {{"cmd", "resume"}, {"dir", dir}}));
+}
+
+TEST_F(AgentTest, ResumeFromAnEarlierSuspendOrADumpIsRefused) {
+    std::string first = g_root + "/susp-first";
+    Ok(Call(OwnSocket(), {{"cmd", "suspend"}, {"dir", first}}));
+    Ok(Call(OwnSocket(), {{"cmd", "resume"}}));
+    std::string dumped = g_root + "/susp-dumped";
+    Ok(Call(OwnSocket(), {{"cmd", "dump"}, {"dir", dumped}}));
+    std::string second = g_root + "/susp-second";
+    Ok(Call(OwnSocket(), {{"cmd", "suspend"}, {"dir", second}}));
+    json reply = Call(OwnSocket(), {{"cmd", "resume"}, {"dir", first}});
+    EXPECT_EQ(reply["error"], "image " + first + " is from an earlier suspend of this process, not the current one");
+    reply = Call(OwnSocket(), {{"cmd", "resume"}, {"dir", dumped}});
+    EXPECT_EQ(reply["code"], "failed_precondition");
+    EXPECT_NE(reply["error"].get<std::string>().find("was written by dump, not suspend"), std::string::npos);
+    EXPECT_EQ(g_resume_calls, 1);
+    Ok(Call(OwnSocket(), {{"cmd", "resume"}}));
+}
+
+TEST_F(AgentTest, MigrateUsesAndRemovesATemporaryImage) {
+    json r = Ok(Call(OwnSocket(), {{"cmd", "migrate"}, {"device", 1}}));
+    std::string temp = SuspendDir();
+    std::string prefix = "gpucr-migrate-" + std::to_string(::getpid()) + "-";
+    EXPECT_EQ(fs::path(temp).filename().string().rfind(prefix, 0), 0u) << temp;
+    std::string parent = fs::path(temp).parent_path().string();
+    EXPECT_TRUE(parent == "/dev/shm" || parent == g_root + "/rt") << temp;
+    EXPECT_FALSE(fs::exists(temp));
+    for (const auto& e : fs::directory_iterator(parent)) {  // nor its .partial- sibling
+        EXPECT_NE(e.path().string().rfind(temp, 0), 0u) << e.path();
+    }
+    EXPECT_EQ(r["device"], 1);
+    EXPECT_EQ(r["mode"], "dirty");
+    EXPECT_EQ(r["eager"], false);
+    EXPECT_FALSE(r.contains("image"));
+    EXPECT_EQ(r["stats"]["suspend"]["bytes_raw"], kBlobBytes);
+    EXPECT_EQ(r["stats"]["resume"]["vulkan"]["first_op_ms"], 2.5);
+    EXPECT_GE(r["stats"]["wall_ms"].get<double>(), r["stats"]["resume"]["wall_ms"].get<double>());
+    EXPECT_EQ(LastResumeRequest()["device"], 1);
+    EXPECT_FALSE(g_suspended);
+    EXPECT_EQ(DescribeSelf()["suspended"], false);
+}
+
+TEST_F(AgentTest, MigrateIntoADirectoryKeepsTheImage) {
+    std::string dir = g_root + "/migr-dir";
+    json r = Ok(Call(OwnSocket(), {{"cmd", "migrate"}, {"device", 2}, {"dir", dir}, {"mode", "stop"},
+                                   {"eager", true}}));
+    EXPECT_EQ(r["image"], dir);
+    EXPECT_EQ(r["mode"], "stop");
+    EXPECT_EQ(LastResumeRequest()["eager"], true);
+    EXPECT_TRUE(fs::exists(dir + "/manifest.json"));
+    EXPECT_FALSE(g_suspended);
+}
+
+TEST_F(AgentTest, FailedMigrateFallsBackToTheOriginalDevice) {
+    g_fail_resume_device = 3;
+    json reply = Call(OwnSocket(), {{"cmd", "migrate"}, {"device", 3}});
+    EXPECT_EQ(reply["code"], "unavailable");
+    EXPECT_EQ(reply["error"],
+              "migrate to device 3 failed: vulkan: device 3 is lost; the process continues on its original device");
+    EXPECT_EQ(g_resume_calls, 2);
+    EXPECT_FALSE(LastResumeRequest().contains("device"));
+    EXPECT_FALSE(g_suspended);
+    EXPECT_EQ(DescribeSelf()["suspended"], false);
+    EXPECT_FALSE(fs::exists(SuspendDir()));
+}
+
+TEST_F(AgentTest, OneOperationAtATime) {
+    g_block_dump = true;  // the test provider's suspend writes through TestDump, which blocks
+    auto first = std::async(std::launch::async, [] {
+        return Call(OwnSocket(), {{"cmd", "suspend"}, {"dir", g_root + "/susp-busy"}});
+    });
+    for (int i = 0; i < 2000 && !g_dump_entered; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_TRUE(g_dump_entered);
+    for (const json& req : {json{{"cmd", "dump"}, {"dir", g_root + "/busy-dump"}}, json{{"cmd", "resume"}},
+                            json{{"cmd", "migrate"}, {"device", 1}}}) {
+        json reply = Call(OwnSocket(), req);
+        EXPECT_EQ(reply["code"], "failed_precondition") << req.dump();
+        EXPECT_EQ(reply["error"], "a suspend of this process is already running") << req.dump();
+    }
+    EXPECT_EQ(DescribeSelf()["suspended"], false);  // describe is still served
+    g_release_dump = true;
+    Ok(first.get());
+    Ok(Call(OwnSocket(), {{"cmd", "resume"}}));
+}
+
+// Called without the socket: providers other than the registered one.
+Result<json> Handle(const json& request, const std::vector<Provider>& providers) {
+    return internal::HandleRequest(request, providers, [](const json&) {});
+}
+
+TEST_F(AgentTest, ProviderWithoutSuspendIsUnsupported) {
+    Provider dump_only = TestProvider();
+    dump_only.suspend = nullptr;
+    Result<json> r = Handle({{"cmd", "suspend"}, {"dir", g_root + "/susp-unsup"}}, {dump_only});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kUnsupported);
+    EXPECT_EQ(r.status().message(), "vulkan state cannot be suspended by this build");
+    EXPECT_FALSE(fs::exists(g_root + "/susp-unsup"));
+}
+
+TEST_F(AgentTest, SecondApiRefusingToSuspendBringsTheFirstBack) {
+    Provider other = TestProvider();
+    other.api = "opencl";
+    other.suspend = [](image::ImageWriter&, const json&, const ProgressFn&) -> Result<json> {
+        return Unsupported("pipes cannot be captured");
+    };
+    other.suspended = [] { return false; };
+    std::string dir = g_root + "/susp-two";
+    Result<json> r = Handle({{"cmd", "suspend"}, {"dir", dir}}, {TestProvider(), other});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kUnsupported);
+    EXPECT_EQ(r.status().message(), "opencl: pipes cannot be captured");
+    EXPECT_EQ(g_resume_calls, 1);  // vulkan came back from what it wrote
+    EXPECT_EQ(LastResumeRequest()["eager"], true);
+    EXPECT_FALSE(g_suspended);
+    EXPECT_FALSE(fs::exists(dir));
+    EXPECT_FALSE(internal::RememberedSuspend().has_value());
 }
 
 TEST(AgentDirTest, CreatesPrivateDir) {

@@ -163,6 +163,7 @@ struct CheckpointEngine::Res {
 struct CheckpointEngine::DumpState {
     Mode mode = Mode::kCow;
     int background_nice = 10;
+    std::function<Status()> before_final_stop;
     std::atomic<int> phase{kPhasePrep};
     std::vector<std::unique_ptr<Res>> res;
     std::unordered_map<dag::ResourceId, Res*> by_id;
@@ -615,6 +616,7 @@ Status CheckpointEngine::RunDirty(DumpState& st, image::ImageWriter& writer) {
         last = copied;
     }
     background.reset();  // the final stop holds the application: full speed
+    if (st.before_final_stop) GPUCR_RETURN_IF_ERROR(st.before_final_stop());
     {
         const auto t0 = std::chrono::steady_clock::now();
         std::unique_lock lock(gate_);
@@ -694,6 +696,7 @@ Result<nlohmann::json> CheckpointEngine::Dump(image::ImageWriter& writer, const 
     auto st = std::make_unique<DumpState>();
     st->mode = mode;
     st->background_nice = options.background_nice;
+    st->before_final_stop = options.before_final_stop;
     st->progress = progress;
     st->t_start_ns = NowNs();
 

@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,9 @@ struct DumpOptions {
     // Where the device is the CPU (lavapipe), higher values shorten the application's stall
     // and lengthen the dump.
     int background_nice = 10;
+    // Dirty mode: called just before the final stop (suspend closes its gate there, so that
+    // the image shows the moment the application stops). A failure fails the dump.
+    std::function<Status()> before_final_stop;
 };
 // Reads "mode" and "background" ("normal" | "low" | "idle") from a dump request.
 Result<DumpOptions> ParseDumpOptions(const nlohmann::json& request);  // capture granularity (a multiple of the page size)

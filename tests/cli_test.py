@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Command-line behaviour of gpucr: exit codes, one-line errors, ps and dump against a stand-in agent.
+"""Command-line behaviour of gpucr: exit codes, one-line errors, ps, dump, suspend, resume and migrate
+against a stand-in agent.
 
 Usage: cli_test.py PATH_TO_GPUCR [unittest args]
 
@@ -68,8 +69,40 @@ def describe_ok(request):
                                       "stats": {"wall_ms": 12.5, "bytes_raw": 4096, "bytes_stored": 2048,
                                                 "throughput_mib_s": 0.3, "held_max_ms": 1.5,
                                                 "held_total_ms": 2.25}}}
+    elif request["cmd"] == "suspend":
+        yield {"event": "progress", "phase": "precopy", "done": 4096, "total": 4096}
+        yield {"ok": True, "result": {"image": request["dir"], "mode": request["mode"], "apis": ["vulkan"],
+                                      "stats": SUSPEND_STATS}}
+    elif request["cmd"] == "resume":
+        yield {"event": "progress", "phase": "verify", "done": 4096, "total": 4096}
+        yield {"ok": True, "result": {"image": request.get("dir", "/remembered/img"), "device": request.get("device"),
+                                      "eager": request["eager"], "apis": ["vulkan"], "stats": RESUME_STATS}}
+    elif request["cmd"] == "migrate":
+        result = {"device": request["device"], "mode": request["mode"], "eager": request["eager"], "apis": ["vulkan"],
+                  "stats": {"suspend": SUSPEND_STATS, "resume": RESUME_STATS, "wall_ms": 40.0}}
+        if "dir" in request:
+            result["image"] = request["dir"]
+        yield {"ok": True, "result": result}
     else:
         yield {"ok": False, "code": "invalid_argument", "error": "unknown command"}
+
+
+SUSPEND_STATS = {"wall_ms": 20.5, "bytes_raw": 4096, "bytes_stored": 4096, "held_max_ms": 1.5, "held_total_ms": 2.25}
+# The front-end reports only some of the keys gpucr shows; the others print as "-".
+RESUME_STATS = {"verify_ms": 3.0, "wall_ms": 9.5,
+                "vulkan": {"handback_ms": 4.25, "first_op_ms": 6.5, "waits": 2, "wait_ms_total": 1.0,
+                           "bytes_loaded": 4096}}
+
+
+def describe_suspended(request):
+    yield {"ok": True, "result": {"pid": os.getpid(), "exe": "/usr/bin/fakeapp", "cmdline": ["fakeapp"],
+                                  "apis": {"vulkan": {"devices": ["llvmpipe"], "objects": 5, "bytes": 4096}},
+                                  "suspended": True, "image": "/img"}}
+
+
+def migrate_failed(request):
+    yield {"ok": False, "code": "unavailable",
+           "error": "migrate to device 3 failed: vulkan: device 3 is lost; the process continues on its original device"}
 
 
 def dump_refused(request):
@@ -113,6 +146,122 @@ class CliTest(unittest.TestCase):
             r = self.gpucr(*args)
             self.assertEqual(r.returncode, 2, f"{args}: {r.stderr}")
             self.assertTrue(r.stderr.startswith("gpucr: "), r.stderr)
+
+    def test_suspend_resume_migrate_usage_errors_exit_2(self):
+        for args in (["suspend", "1"], ["suspend", "-D", "x"], ["suspend", "1", "-D", "x", "--mode", "fast"],
+                     ["suspend", "1", "-D", "x", "--backend", "metal"], ["resume"], ["resume", "1", "--device", "-1"],
+                     ["resume", "1", "--device", "one"], ["migrate", "1"], ["migrate", "1", "-D", "x"],
+                     ["migrate", "--device", "1"], ["migrate", "1", "--device", "x"],
+                     ["migrate", "1", "--device", "1", "--mode", "fast"]):
+            r = self.gpucr(*args)
+            self.assertEqual(r.returncode, 2, f"{args}: {r.stderr}")
+            self.assertTrue(r.stderr.startswith("gpucr: "), r.stderr)
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+
+    def test_suspend_cow_is_refused_with_its_reason(self):
+        agent = self.agent()
+        for args in (["suspend", str(os.getpid()), "-D", os.path.join(self.tmp.name, "img"), "--mode", "cow"],
+                     ["migrate", str(os.getpid()), "--device", "1", "--mode", "cow"]):
+            r = self.gpucr(*args)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(r.stderr, "gpucr: suspend needs the image to show the moment the process stops: "
+                                       "use --mode dirty (default) or stop\n")
+        self.assertEqual(agent.requests, [])
+
+    def test_suspend_resume_migrate_bad_pid(self):
+        img = os.path.join(self.tmp.name, "img")
+        for args in (["suspend", "abc", "-D", img], ["resume", "abc"], ["migrate", "0", "--device", "1"]):
+            self.assert_one_line_failure(self.gpucr(*args), "invalid process id")
+        for args in (["suspend", "999999", "-D", img], ["resume", "999999", "--device", "1"],
+                     ["migrate", "999999", "--device", "1"]):
+            self.assert_one_line_failure(self.gpucr(*args), "no gpucr agent for process 999999 (start it with gpucr run)")
+
+    def test_suspend_into_non_empty_dir(self):
+        agent = self.agent()
+        img = os.path.join(self.tmp.name, "full")
+        os.mkdir(img)
+        open(os.path.join(img, "x"), "w").close()
+        self.assert_one_line_failure(self.gpucr("suspend", str(os.getpid()), "-D", img),
+                                     f"{img}: exists and is not empty")
+        self.assert_one_line_failure(self.gpucr("migrate", str(os.getpid()), "--device", "1", "-D", img),
+                                     f"{img}: exists and is not empty")
+        self.assertEqual(agent.requests, [])
+
+    def test_suspend_round_trip(self):
+        agent = self.agent()
+        r = self.gpucr("suspend", str(os.getpid()), "-D", "img", cwd=self.tmp.name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        req = agent.requests[0]
+        self.assertEqual(req["cmd"], "suspend")
+        self.assertEqual(os.path.realpath(req["dir"]), os.path.join(os.path.realpath(self.tmp.name), "img"))
+        self.assertTrue(os.path.isabs(req["dir"]))
+        self.assertEqual(req["mode"], "dirty")
+        self.assertEqual(req["backend"], "auto")
+        self.assertTrue(r.stdout.startswith(f"suspend: {req['dir']}\n"), r.stdout)
+        self.assertIn("  mode: dirty\n", r.stdout)
+        self.assertIn("  application held: max 1.50 ms, total 2.25 ms\n", r.stdout)
+        self.assertIn("  bytes: 4096 (stored 4096)\n", r.stdout)
+        self.assertIn(f"gpucr resume {os.getpid()}\n", r.stdout)
+        self.assertEqual(r.stderr, "")
+
+    def test_resume_round_trip(self):
+        agent = self.agent()
+        r = self.gpucr("resume", str(os.getpid()))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(agent.requests[0], {"cmd": "resume", "eager": False})
+        self.assertIn("resume: /remembered/img\n", r.stdout)
+        self.assertIn("  device: original\n", r.stdout)
+        self.assertIn("  loading: lazy\n", r.stdout)
+        self.assertIn("  verify: 3.00 ms\n", r.stdout)
+        self.assertIn("  vulkan:\n", r.stdout)
+        self.assertIn("    hand-back: 4.25 ms\n", r.stdout)
+        self.assertIn("    first operation: 6.50 ms\n", r.stdout)
+        self.assertIn("    fully loaded: -\n", r.stdout)
+        self.assertIn("    waits: 2, total 1.00 ms, max -\n", r.stdout)
+        self.assertIn("    bytes loaded: 4.0 KiB\n", r.stdout)
+        self.assertIn("  wall: 9.50 ms\n", r.stdout)
+
+        r = self.gpucr("resume", str(os.getpid()), "-D", "img", "--device", "2", "--eager", "--json",
+                       cwd=self.tmp.name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        req = agent.requests[1]
+        self.assertEqual(req["device"], 2)
+        self.assertEqual(req["eager"], True)
+        self.assertEqual(os.path.realpath(req["dir"]), os.path.join(os.path.realpath(self.tmp.name), "img"))
+        result = json.loads(r.stdout)
+        self.assertEqual(result["device"], 2)
+        self.assertEqual(result["stats"]["vulkan"]["handback_ms"], 4.25)
+
+    def test_migrate_round_trip(self):
+        agent = self.agent()
+        r = self.gpucr("migrate", str(os.getpid()), "--device", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(agent.requests[0], {"cmd": "migrate", "device": 1, "mode": "dirty", "eager": False})
+        self.assertIn("migrate: to device 1\n", r.stdout)
+        self.assertIn("  image: (in memory)\n", r.stdout)
+        self.assertIn("  suspend:\n    application held: max 1.50 ms, total 2.25 ms\n", r.stdout)
+        self.assertIn("  resume:\n    verify: 3.00 ms\n    vulkan:\n      hand-back: 4.25 ms\n", r.stdout)
+        self.assertTrue(r.stdout.endswith("  wall: 40.00 ms\n"), r.stdout)
+
+        r = self.gpucr("migrate", str(os.getpid()), "--device", "0", "-D", os.path.join(self.tmp.name, "m"),
+                       "--mode", "stop", "--eager", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(agent.requests[1]["dir"], os.path.join(self.tmp.name, "m"))
+        self.assertEqual(agent.requests[1]["mode"], "stop")
+        self.assertEqual(json.loads(r.stdout)["stats"]["wall_ms"], 40.0)
+
+    def test_migrate_failure_is_one_line(self):
+        self.agent(migrate_failed)
+        r = self.gpucr("migrate", str(os.getpid()), "--device", "3")
+        self.assert_one_line_failure(r, "the process continues on its original device")
+
+    def test_ps_shows_suspended(self):
+        self.agent(describe_suspended)
+        r = self.gpucr("ps")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("STATE", r.stdout.splitlines()[0])
+        self.assertEqual(r.stdout.splitlines()[1].split()[-1], "suspended")
+        self.assertEqual(json.loads(self.gpucr("ps", "--json").stdout)[0]["image"], "/img")
 
     def test_help_and_version_exit_0(self):
         self.assertEqual(self.gpucr("--help").returncode, 0)
@@ -182,7 +331,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         lines = r.stdout.splitlines()
         self.assertEqual(len(lines), 1)
-        for column in ("PID", "EXE", "APIS", "DEVICES", "OBJECTS", "BYTES"):
+        for column in ("PID", "EXE", "APIS", "DEVICES", "OBJECTS", "BYTES", "STATE"):
             self.assertIn(column, lines[0])
         r = self.gpucr("ps", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -202,6 +351,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual(len(rows), 1, r.stdout)
         self.assertEqual(rows[0].split()[:3], [str(os.getpid()), "fakeapp", "vulkan"])
         self.assertIn("llvmpipe", rows[0])
+        self.assertEqual(rows[0].split()[-1], "running")
         self.assertFalse(os.path.exists(dead_sock))
         listed = json.loads(self.gpucr("ps", "--json").stdout)
         self.assertEqual(listed[0]["apis"]["vulkan"]["objects"], 5)

@@ -25,16 +25,6 @@ struct PendingSubmit {
 };
 thread_local PendingSubmit t_pending;
 
-// GPUCR_VK_CAPTURE=copy: capture every memory object the application has not mapped through a
-// copy on the device, as device-local memory always is (where the host view would do too).
-bool ForceDeviceCopy() {
-    static const bool force = [] {
-        const char* v = std::getenv("GPUCR_VK_CAPTURE");
-        return v != nullptr && std::string(v) == "copy";
-    }();
-    return force;
-}
-
 }  // namespace
 
 VulkanCheckpoint& VulkanCheckpoint::Get() {
@@ -50,6 +40,12 @@ VulkanCheckpoint::VulkanCheckpoint() : engine_(dag_, *this) {
     p.dump = [this](image::ImageWriter& w, const nlohmann::json& req, const agent::ProgressFn& progress) {
         return Dump(w, req, progress);
     };
+    p.suspend = [this](image::ImageWriter& w, const nlohmann::json& req, const agent::ProgressFn& progress) {
+        return Suspend(w, req, progress);
+    };
+    p.resume = [this](const image::ImageReader& r, const nlohmann::json& section, const nlohmann::json& req,
+                      const agent::ProgressFn& progress) { return Resume(r, section, req, progress); };
+    p.suspended = [this] { return suspended(); };
     agent::RegisterProvider(std::move(p));
 }
 
@@ -98,6 +94,15 @@ uint64_t VulkanCheckpoint::BeginSubmit(Queue* queue, const std::vector<CommandBu
         if (Status s = EnsureTimeline(queue); !s.ok()) GPUCR_LOG_WARN_ONCE("vk", "{}", s.message());
         const uint64_t seq = ++queue->next_seq;
         std::vector<dag::Op> ops = OpsOfCommandBuffers(*queue->device, cbs, queue->id, seq);
+        if (loader_.load() != nullptr) {
+            std::vector<dag::ResourceId> touched;
+            for (const dag::Op& op : ops) {
+                for (const dag::Access& a : op.reads) touched.push_back(a.resource);
+                for (const dag::Access& a : op.writes) touched.push_back(a.resource);
+            }
+            EnsureLoaded(touched);
+        }
+        if (first_op_state_.load() == 1) WatchFirstOp(queue, seq);
         std::vector<dag::Access> writes;
         for (const dag::Op& op : ops) writes.insert(writes.end(), op.writes.begin(), op.writes.end());
         t_pending.seq = seq;
@@ -289,8 +294,14 @@ nlohmann::json VulkanCheckpoint::Describe() {
 
 Result<nlohmann::json> VulkanCheckpoint::Dump(image::ImageWriter& writer, const nlohmann::json& request,
                                               const agent::ProgressFn& progress) {
+    if (suspended_.load()) return FailedPrecondition("the process is suspended: its image is already written");
     GPUCR_RETURN_IF_ERROR(CheckSupported());
     GPUCR_ASSIGN_OR_RETURN(engine::DumpOptions options, engine::ParseDumpOptions(request));
+    return DumpWith(writer, options, progress);
+}
+
+Result<nlohmann::json> VulkanCheckpoint::DumpWith(image::ImageWriter& writer, const engine::DumpOptions& options,
+                                                  const agent::ProgressFn& progress) {
     GPUCR_ASSIGN_OR_RETURN(nlohmann::json section, engine_.Dump(writer, options, progress));
     // Shader code is immutable: written after the cut from the copies the snapshot kept.
     nlohmann::json code = nlohmann::json::array();

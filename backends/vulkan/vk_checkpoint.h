@@ -17,10 +17,12 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <vector>
 
 #include "dag/dag.h"
 #include "dag/engine.h"
+#include "dag/restore.h"
 #include "layers/vulkan/device_data.h"
 #include "layers/vulkan/object_types.h"
 
@@ -58,6 +60,20 @@ public:
     Result<nlohmann::json> Dump(image::ImageWriter& writer, const nlohmann::json& request,
                                 const agent::ProgressFn& progress);
 
+    // Suspend, resume, migrate (vk_suspend.cpp). Suspend captures the state into the image, at
+    // the moment the application is stopped, then destroys every driver object; the
+    // application's Vulkan calls wait at the gate (layers/vulkan/gate.h) until Resume creates
+    // everything again, on the same device or another, and lets them through while contents
+    // load in the background.
+    Result<nlohmann::json> Suspend(image::ImageWriter& writer, const nlohmann::json& request,
+                                   const agent::ProgressFn& progress);
+    Result<nlohmann::json> Resume(const image::ImageReader& reader, const nlohmann::json& section,
+                                  const nlohmann::json& request, const agent::ProgressFn& progress);
+    bool suspended() const { return suspended_.load(); }
+    // Before an operation after a resume: waits until the contents it touches are loaded.
+    void EnsureLoaded(std::span<const dag::ResourceId> ids) noexcept;
+    bool loading() const { return loader_.load() != nullptr; }
+
 private:
     VulkanCheckpoint();
     Status EnsureTimeline(Queue* queue);
@@ -68,6 +84,19 @@ private:
     std::map<uint64_t, Queue*> queues_;  // by id
     dag::Dag dag_;
     engine::CheckpointEngine engine_;
+    Result<nlohmann::json> DumpWith(image::ImageWriter& writer, const engine::DumpOptions& options,
+                                    const agent::ProgressFn& progress);
+    Status LoadResource(const restore::Item& item, size_t piece, const image::ImageReader& reader);
+    void WatchFirstOp(Queue* queue, uint64_t seq) noexcept;
+
+    std::atomic<bool> suspended_{false};
+    std::atomic<restore::Loader*> loader_{nullptr};   // set while contents load after a resume
+    std::unique_ptr<restore::Loader> loader_owner_;    // kept until the next suspend
+    std::set<uint64_t> released_;                      // memory whose contents come from the image
+    std::map<DeviceData*, DispatchableObject*> suspended_from_;  // physical device of each device
+    std::atomic<int> first_op_state_{0};               // 0 idle, 1 watching, 2 recorded
+    Queue* first_op_queue_ = nullptr;
+    uint64_t first_op_seq_ = 0;
     // Shader code of modules referenced by the last object snapshot (written after the cut).
     std::map<uint64_t, std::shared_ptr<const std::vector<uint32_t>>> snapshot_code_;
 };

@@ -127,16 +127,35 @@ void ForgetDeviceCaps(DeviceData& device) {
     g_caps.erase(&device);
 }
 
+uint32_t TranslateMemoryType(DeviceData& device, uint32_t app_index) {
+    const DeviceCaps& caps = CapsOf(device);
+    const VkPhysicalDeviceMemoryProperties& app = device.app_memory;
+    if (app.memoryTypeCount == 0 || app_index >= app.memoryTypeCount) return app_index;
+    const VkMemoryPropertyFlags want = app.memoryTypes[app_index].propertyFlags;
+    if (app_index < caps.memory.memoryTypeCount && caps.memory.memoryTypes[app_index].propertyFlags == want) return app_index;
+    for (uint32_t i = 0; i < caps.memory.memoryTypeCount; ++i) {
+        if (caps.memory.memoryTypes[i].propertyFlags == want) return i;
+    }
+    for (uint32_t i = 0; i < caps.memory.memoryTypeCount; ++i) {
+        if ((caps.memory.memoryTypes[i].propertyFlags & want) == want) return i;
+    }
+    return app_index;
+}
+
 VkResult AllocateMemory(VkDevice device, const VkMemoryAllocateInfo* info, const VkAllocationCallbacks* allocator,
                         VkDeviceMemory* memory) {
     DeviceData* dd = DeviceDataOf(device);
     const DeviceCaps& caps = CapsOf(*dd);
-    if (info->memoryTypeIndex >= caps.memory.memoryTypeCount) return VK_ERROR_OUT_OF_DEVICE_MEMORY;
-    const VkMemoryPropertyFlags props = caps.memory.memoryTypes[info->memoryTypeIndex].propertyFlags;
+    // The application's index means a type of the device it created; after a migration the
+    // driver's may differ: the same properties are looked for.
+    const uint32_t type_index = TranslateMemoryType(*dd, info->memoryTypeIndex);
+    if (type_index >= caps.memory.memoryTypeCount) return VK_ERROR_OUT_OF_DEVICE_MEMORY;
+    const VkMemoryPropertyFlags props = caps.memory.memoryTypes[type_index].propertyFlags;
     const bool host_visible = (props & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) != 0;
 
     Arena a;
     VkMemoryAllocateInfo down = *info;
+    down.memoryTypeIndex = type_index;
     down.pNext = UnwrapChain(a, info->pNext);
     auto* dedicated = FindInChain<VkMemoryDedicatedAllocateInfo>(info->pNext, VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO);
     const bool other_external =
@@ -158,7 +177,7 @@ VkResult AllocateMemory(VkDevice device, const VkMemoryAllocateInfo* info, const
             import = false;
         } else if (dd->dispatch.GetMemoryHostPointerPropertiesEXT(dd->driver, VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT,
                                                                    p, &hp) != VK_SUCCESS ||
-                   (hp.memoryTypeBits & (1u << info->memoryTypeIndex)) == 0) {
+                   (hp.memoryTypeBits & (1u << type_index)) == 0) {
             munmap(p, host_size);
             import = false;
         } else {
@@ -179,6 +198,7 @@ VkResult AllocateMemory(VkDevice device, const VkMemoryAllocateInfo* info, const
         host_size = 0;
         import = false;
         down = *info;
+        down.memoryTypeIndex = type_index;
         down.pNext = UnwrapChain(a, info->pNext);
         r = dd->dispatch.AllocateMemory(dd->driver, &down, allocator, &driver);
     }
@@ -190,7 +210,7 @@ VkResult AllocateMemory(VkDevice device, const VkMemoryAllocateInfo* info, const
     VkDeviceMemory app = Wrap(driver, dd);
     auto* m = Get(app);
     m->size = info->allocationSize;
-    m->type_index = info->memoryTypeIndex;
+    m->type_index = type_index;
     m->properties = props;
     m->host = host;
     m->host_size = host_size;

@@ -40,6 +40,10 @@ void InitDeviceCaps(DeviceData& device);
 const DeviceCaps& CapsOf(DeviceData& device);
 void ForgetDeviceCaps(DeviceData& device);
 
+// The driver's memory type for an index the application chose from the memory properties of
+// the device it created (they differ after a migration to another kind of device).
+uint32_t TranslateMemoryType(DeviceData& device, uint32_t app_index);
+
 VkResult AllocateMemory(VkDevice device, const VkMemoryAllocateInfo* info, const VkAllocationCallbacks* allocator,
                         VkDeviceMemory* memory);
 // Releases the layer's host backing after the driver memory is freed.

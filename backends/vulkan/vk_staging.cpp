@@ -1,7 +1,9 @@
 #include "backends/vulkan/vk_staging.h"
 
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -85,7 +87,7 @@ Status Init(DeviceData& d, Queue& queue, Reader& rd) {
     }
     VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
     bci.size = kStagingBytes;
-    bci.usage = VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    bci.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
     if (VkResult r = k.CreateBuffer(d.driver, &bci, nullptr, &rd.staging); r != VK_SUCCESS) {
         return VkFailed("vkCreateBuffer", r);
     }
@@ -133,7 +135,7 @@ Result<VkBuffer> AliasOf(DeviceData& d, Reader& rd, DeviceMemory& m) {
                                          VK_EXTERNAL_MEMORY_HANDLE_TYPE_HOST_ALLOCATION_BIT_EXT};
     VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, m.imported ? &ext : nullptr};
     bci.size = m.size;
-    bci.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT;
+    bci.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
     VkBuffer b = VK_NULL_HANDLE;
     if (VkResult r = k.CreateBuffer(d.driver, &bci, nullptr, &b); r != VK_SUCCESS) {
         return VkFailed("vkCreateBuffer (capture alias)", r);
@@ -153,7 +155,8 @@ Result<VkBuffer> AliasOf(DeviceData& d, Reader& rd, DeviceMemory& m) {
     return b;
 }
 
-Status CopyPiece(DeviceData& d, Reader& rd, VkBuffer alias, uint64_t offset, uint64_t len) {
+// upload: staging -> memory (restore); else memory -> staging (capture).
+Status CopyPiece(DeviceData& d, Reader& rd, VkBuffer alias, uint64_t offset, uint64_t len, bool upload = false) {
     auto& k = d.dispatch;
     k.ResetCommandBuffer(rd.cb, 0);
     VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO, nullptr,
@@ -161,15 +164,22 @@ Status CopyPiece(DeviceData& d, Reader& rd, VkBuffer alias, uint64_t offset, uin
     if (VkResult r = k.BeginCommandBuffer(rd.cb, &bi); r != VK_SUCCESS) return VkFailed("vkBeginCommandBuffer", r);
     // Earlier work on the queue (the application's writes) before the copy reads; the copy
     // before the host reads the staging buffer.
-    VkMemoryBarrier before{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_MEMORY_WRITE_BIT,
-                           VK_ACCESS_TRANSFER_READ_BIT};
-    k.CmdPipelineBarrier(rd.cb, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0,
-                         nullptr, 0, nullptr);
-    VkBufferCopy region{offset, 0, len};
-    k.CmdCopyBuffer(rd.cb, alias, rd.staging, 1, &region);
+    VkMemoryBarrier before{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr,
+                           VK_ACCESS_MEMORY_WRITE_BIT | VK_ACCESS_HOST_WRITE_BIT,
+                           VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
+    k.CmdPipelineBarrier(rd.cb, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT | VK_PIPELINE_STAGE_HOST_BIT,
+                         VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0, nullptr, 0, nullptr);
+    if (upload) {
+        VkBufferCopy region{0, offset, len};
+        k.CmdCopyBuffer(rd.cb, rd.staging, alias, 1, &region);
+    } else {
+        VkBufferCopy region{offset, 0, len};
+        k.CmdCopyBuffer(rd.cb, alias, rd.staging, 1, &region);
+    }
     VkMemoryBarrier after{VK_STRUCTURE_TYPE_MEMORY_BARRIER, nullptr, VK_ACCESS_TRANSFER_WRITE_BIT,
-                          VK_ACCESS_HOST_READ_BIT};
-    k.CmdPipelineBarrier(rd.cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &after, 0, nullptr,
+                          VK_ACCESS_HOST_READ_BIT | VK_ACCESS_MEMORY_READ_BIT | VK_ACCESS_MEMORY_WRITE_BIT};
+    k.CmdPipelineBarrier(rd.cb, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_ALL_COMMANDS_BIT, 0, 1, &after, 0, nullptr,
                          0, nullptr);
     if (VkResult r = k.EndCommandBuffer(rd.cb); r != VK_SUCCESS) return VkFailed("vkEndCommandBuffer", r);
     VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
@@ -189,7 +199,9 @@ Status CopyPiece(DeviceData& d, Reader& rd, VkBuffer alias, uint64_t offset, uin
 
 }  // namespace
 
-Status ReadDeviceMemory(DeviceData& d, Queue& queue, DeviceMemory& m, uint64_t offset, uint64_t size, void* dst) {
+namespace {
+
+Result<std::pair<Reader*, VkBuffer>> Prepare(DeviceData& d, Queue& queue, DeviceMemory& m) {
     Reader* rd = nullptr;
     {
         std::lock_guard lock(g_mu);
@@ -209,6 +221,22 @@ Status ReadDeviceMemory(DeviceData& d, Queue& queue, DeviceMemory& m, uint64_t o
         }
         GPUCR_ASSIGN_OR_RETURN(alias, AliasOf(d, *rd, m));
     }
+    return std::make_pair(rd, alias);
+}
+
+}  // namespace
+
+bool ForceDeviceCopy() {
+    static const bool force = [] {
+        const char* v = std::getenv("GPUCR_VK_CAPTURE");
+        return v != nullptr && std::string(v) == "copy";
+    }();
+    return force;
+}
+
+Status ReadDeviceMemory(DeviceData& d, Queue& queue, DeviceMemory& m, uint64_t offset, uint64_t size, void* dst) {
+    GPUCR_ASSIGN_OR_RETURN(auto prepared, Prepare(d, queue, m));
+    auto [rd, alias] = prepared;
     // One staging-sized piece per turn, so that other readers interleave.
     auto* out = static_cast<uint8_t*>(dst);
     for (uint64_t done = 0; done < size;) {
@@ -217,6 +245,22 @@ Status ReadDeviceMemory(DeviceData& d, Queue& queue, DeviceMemory& m, uint64_t o
         if (rd->pool == VK_NULL_HANDLE) return Unavailable("the device is being destroyed");
         GPUCR_RETURN_IF_ERROR(CopyPiece(d, *rd, alias, offset + done, len));
         std::memcpy(out + done, rd->staging_ptr, len);
+        done += len;
+    }
+    return Status::Ok();
+}
+
+Status WriteDeviceMemory(DeviceData& d, Queue& queue, DeviceMemory& m, uint64_t offset, uint64_t size,
+                         const void* src) {
+    GPUCR_ASSIGN_OR_RETURN(auto prepared, Prepare(d, queue, m));
+    auto [rd, alias] = prepared;
+    const auto* in = static_cast<const uint8_t*>(src);
+    for (uint64_t done = 0; done < size;) {
+        const uint64_t len = std::min<uint64_t>(kStagingBytes, size - done);
+        std::lock_guard lock(rd->mu);
+        if (rd->pool == VK_NULL_HANDLE) return Unavailable("the device is being destroyed");
+        std::memcpy(rd->staging_ptr, in + done, len);
+        GPUCR_RETURN_IF_ERROR(CopyPiece(d, *rd, alias, offset + done, len, /*upload=*/true));
         done += len;
     }
     return Status::Ok();

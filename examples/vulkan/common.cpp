@@ -534,6 +534,11 @@ int RunExample(const char* name, int argc, char** argv, uint32_t default_mib, bo
     app.add_option("--step-ms", options.step_ms, "sleep between steps, ms")->capture_default_str();
     app.add_option("--device", options.device, "Vulkan physical device index")->capture_default_str();
     if (has_buffers) app.add_option("--buffers", options.buffers, "number of buffers")->capture_default_str();
+    if (has_buffers) {
+        app.add_option("--idle-mib", options.idle_mib,
+                       "one more memory object of this many MiB, created last, never used by the steps and "
+                       "checked unchanged at the end");
+    }
     app.add_option("--stats", options.stats, "write per-step latencies (JSON) to this file");
     app.add_option("--ready-file", options.ready_file, "create this file when the steps start");
     app.add_flag("--quiet", options.quiet, "no progress on stderr");

@@ -39,6 +39,7 @@ struct Options {
     bool quiet = false;
     bool staging = false;  // upload and read back through staging buffers even when memory is mappable
     bool render_pass = false;  // also create a VkRenderPass, kept for the whole run
+    uint32_t idle_mib = 0;     // vk_manybuf: one more memory object the steps never touch (0: none)
 };
 
 // Parses the common options, runs `body`, prints "<name>: error: ..." and returns 1 on failure

@@ -1,7 +1,9 @@
 // vk_manybuf — many small buffers, several submissions in flight (DESIGN.md §7, examples/README.md).
 //
 // Memory objects (creation order): buf0 .. buf<N-1> (N = --buffers, each floor(mib MiB / N)
-// rounded down to 4 KiB), meta (4 KiB). Submission s updates, in ascending b, every buffer b with
+// rounded down to 4 KiB), meta (4 KiB), and with --idle-mib M an "idle" object of M MiB that no
+// step touches (pseudo-random contents, checked unchanged at the end: "idle: ok").
+// Submission s updates, in ascending b, every buffer b with
 // (b + s) % 4 == 0 from itself and buffer (b + 1) % N, with a barrier before each dispatch; its
 // last dispatch writes meta[0] = s + 1. Up to 3 submissions are in flight (a ring of command
 // buffers and fences). The CPU reference is ManybufStep() in examples/reference.cpp.
@@ -69,6 +71,16 @@ Status RunManybuf(const Options& options) {
     const uint32_t count = options.buffers;
     const uint32_t words = static_cast<uint32_t>(specs[0].size / 4);
     GPUCR_ASSIGN_OR_RETURN(Kernels kernels, CreateKernels(*ctx, buffers, count));
+    // The idle object: created after all others, so it does not change their order.
+    BufferSet idle(*ctx);
+    std::vector<BufferSpec> idle_spec;
+    uint64_t idle_checksum = 0;
+    if (options.idle_mib > 0) {
+        idle_spec.push_back({"idle", uint64_t{options.idle_mib} << 20, InitKind::kPrng, 0x1d1e, false});
+        GPUCR_RETURN_IF_ERROR(idle.Create(idle_spec));
+        GPUCR_RETURN_IF_ERROR(ctx->Initialize(idle.buffers(), idle_spec, options.staging));
+        GPUCR_ASSIGN_OR_RETURN(idle_checksum, ctx->Checksum(idle.buffers(), options.staging));
+    }
     std::array<std::unique_ptr<Frame>, kRing> ring;
     for (auto& f : ring) {
         GPUCR_ASSIGN_OR_RETURN(f, Frame::Create(*ctx));
@@ -95,6 +107,11 @@ Status RunManybuf(const Options& options) {
     GPUCR_RETURN_IF_ERROR(recorder.Finish());
     GPUCR_ASSIGN_OR_RETURN(uint64_t checksum, ctx->Checksum(buffers.buffers(), options.staging));
     std::printf("%s\n", ChecksumLine(checksum).c_str());
+    if (options.idle_mib > 0) {
+        GPUCR_ASSIGN_OR_RETURN(uint64_t now, ctx->Checksum(idle.buffers(), options.staging));
+        if (now != idle_checksum) return Internal("the idle memory object changed");
+        std::printf("idle: ok\n");
+    }
     return Status::Ok();
 }
 

@@ -47,6 +47,18 @@ struct DeviceData {
     VkPhysicalDeviceFeatures enabled_features{};  // from pEnabledFeatures or VkPhysicalDeviceFeatures2
     bool features2 = false;                       // features came through VkPhysicalDeviceFeatures2
 
+    // Suspend, resume and migrate re-create the driver device. The first one stays: the loader's
+    // dispatch table, which every application handle of this device points at, lives in it. It
+    // is destroyed with the application's device (anchor_destroy), holding no other object.
+    VkDevice anchor = VK_NULL_HANDLE;
+    PFN_vkDestroyDevice anchor_destroy = nullptr;
+    // Memory types as the application saw them when it created the device: its memory type
+    // indices keep this meaning after a migration to a device with other types.
+    VkPhysicalDeviceMemoryProperties app_memory{};
+    // Feature structs of the application's pNext chain (VkPhysicalDeviceVulkan1xFeatures ...),
+    // copied to create the device again.
+    std::vector<std::vector<uint8_t>> feature_chain;
+
     ObjectTable objects;
 };
 

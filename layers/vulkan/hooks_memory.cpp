@@ -60,6 +60,8 @@ VKAPI_ATTR VkResult VKAPI_CALL Override_vkMapMemory(VkDevice device, VkDeviceMem
                                                    VkDeviceSize size, VkMemoryMapFlags flags, void** ppData) {
     try {
         auto* m = Get(memory);
+        const dag::ResourceId id = m->id;
+        VulkanCheckpoint::Get().EnsureLoaded({&id, 1});  // after a resume: its contents first
         if (m->host == nullptr) return VK_ERROR_MEMORY_MAP_FAILED;
         m->map_offset = offset;
         m->map_size = size;

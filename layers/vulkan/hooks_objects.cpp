@@ -309,6 +309,7 @@ void PostCall_vkCreateQueryPool(VkResult result, VkDevice device, const VkQueryP
     auto* q = Get(*pQueryPool);
     q->query_type = pCreateInfo->queryType;
     q->query_count = pCreateInfo->queryCount;
+    q->pipeline_statistics = pCreateInfo->pipelineStatistics;
 }
 
 }  // namespace gpucr::vk::hooks

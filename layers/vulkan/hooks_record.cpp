@@ -3,13 +3,16 @@
 // Every vkCmd* that touches memory is remembered per command buffer (what the DAG needs at
 // submit time, and what re-recording needs); the bound compute state is snapshotted into each
 // dispatch. Commands outside the modelled set mark the buffer, and its submissions count as
-// writing all memory. vkQueueSubmit(2) brackets the driver call with the checkpoint engine.
+// writing all memory. The replayable command log (command_log.h) is begun, ended and reset here; the
+// generated entry points append to it. vkQueueSubmit(2) brackets the driver call with the checkpoint engine.
 #include <cstring>
+#include <memory>
 
 #include "backends/vulkan/vk_access.h"
 #include "backends/vulkan/vk_chain.h"
 #include "backends/vulkan/vk_checkpoint.h"
 #include "dag/log.h"
+#include "layers/vulkan/command_log.h"
 #include "layers/vulkan/wrap.h"
 #include "vk_hooks.h"
 #include "vk_unwrap.h"
@@ -48,11 +51,7 @@ std::vector<CommandBuffer*> Collect(const VkCommandBuffer* cbs, uint32_t n) {
     return out;
 }
 
-}  // namespace
-
-void PostCall_vkBeginCommandBuffer(VkResult result, VkCommandBuffer commandBuffer,
-                                   const VkCommandBufferBeginInfo* pBeginInfo) {
-    auto* c = Get(commandBuffer);
+void ClearRecording(CommandBuffer* c) {
     c->commands.clear();
     c->bound_compute_pipeline = 0;
     c->bound_compute_sets.clear();
@@ -60,8 +59,28 @@ void PostCall_vkBeginCommandBuffer(VkResult result, VkCommandBuffer commandBuffe
     c->unmodeled = false;
 }
 
+}  // namespace
+
+// The command log (command_log.h) follows the buffer's lifecycle; a replay (which calls these entry
+// points itself) leaves it alone while commands are rebuilt.
+void PostCall_vkBeginCommandBuffer(VkResult result, VkCommandBuffer commandBuffer,
+                                   const VkCommandBufferBeginInfo* pBeginInfo) {
+    auto* c = Get(commandBuffer);
+    ClearRecording(c);
+    if (result != VK_SUCCESS || CommandLog::Replaying()) return;
+    if (c->log == nullptr) c->log = std::make_unique<CommandLog>();
+    c->log->Begin(c->level, pBeginInfo);
+}
+
+void PostCall_vkEndCommandBuffer(VkResult result, VkCommandBuffer commandBuffer) {
+    auto* c = Get(commandBuffer);
+    if (result == VK_SUCCESS && c->log != nullptr && !CommandLog::Replaying()) c->log->End();
+}
+
 void PostCall_vkResetCommandBuffer(VkResult result, VkCommandBuffer commandBuffer, VkCommandBufferResetFlags flags) {
-    PostCall_vkBeginCommandBuffer(result, commandBuffer, nullptr);
+    auto* c = Get(commandBuffer);
+    ClearRecording(c);
+    if (result == VK_SUCCESS && c->log != nullptr && !CommandLog::Replaying()) c->log->Reset();
 }
 
 void PostCall_vkResetCommandPool(VkResult result, VkDevice device, VkCommandPool commandPool,
@@ -74,6 +93,7 @@ void PostCall_vkResetCommandPool(VkResult result, VkDevice device, VkCommandPool
         if (c->parent_id == pool) {
             c->commands.clear();
             c->unmodeled = false;
+            if (result == VK_SUCCESS && c->log != nullptr) c->log->Reset();
         }
     });
 }

@@ -122,6 +122,10 @@ VkResult Layer_vkEnumerateDeviceExtensionProperties(VkPhysicalDevice physicalDev
         *pPropertyCount = 0;
         return VK_SUCCESS;
     }
+    if (InstanceData* recreating = DriverPhysicalDeviceScope::Active()) {
+        return recreating->dispatch.EnumerateDeviceExtensionProperties(physicalDevice, pLayerName, pPropertyCount,
+                                                                      pProperties);
+    }
     const bool disabled = Disabled();
     InstanceData* data =
         disabled ? FindInstanceDataByKey(DispatchKey(physicalDevice)) : InstanceDataOf(physicalDevice);
@@ -151,6 +155,16 @@ VkResult Layer_vkEnumerateDeviceExtensionProperties(VkPhysicalDevice physicalDev
 
 }  // namespace layer
 
+namespace {
+thread_local InstanceData* t_driver_pd_instance = nullptr;
+}  // namespace
+
+DriverPhysicalDeviceScope::DriverPhysicalDeviceScope(InstanceData* instance) noexcept {
+    t_driver_pd_instance = instance;
+}
+DriverPhysicalDeviceScope::~DriverPhysicalDeviceScope() { t_driver_pd_instance = nullptr; }
+InstanceData* DriverPhysicalDeviceScope::Active() noexcept { return t_driver_pd_instance; }
+
 }  // namespace gpucr::vk
 
 // ---- exports: the only symbols the library makes visible ----
@@ -178,6 +192,8 @@ VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL GetDeviceProcAddr(VkDevice device, cons
 }
 
 }  // namespace
+
+PFN_vkGetInstanceProcAddr gpucr::vk::LayerGetInstanceProcAddr() { return GetInstanceProcAddr; }
 
 GPUCR_EXPORT VKAPI_ATTR VkResult VKAPI_CALL vkNegotiateLoaderLayerInterfaceVersion(VkNegotiateLayerInterface* v) {
     if (v == nullptr || v->sType != LAYER_NEGOTIATE_INTERFACE_STRUCT) return VK_ERROR_INITIALIZATION_FAILED;

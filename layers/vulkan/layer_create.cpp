@@ -171,10 +171,39 @@ void RecordDeviceCreateInfo(DeviceData& d, const VkDeviceCreateInfo& info) {
     }
     if (info.pEnabledFeatures != nullptr) d.enabled_features = *info.pEnabledFeatures;
     for (auto* p = static_cast<const VkBaseInStructure*>(info.pNext); p != nullptr; p = p->pNext) {
-        if (p->sType == VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2) {
-            d.enabled_features = reinterpret_cast<const VkPhysicalDeviceFeatures2*>(p)->features;
-            d.features2 = true;
+        size_t size = 0;
+        switch (p->sType) {
+            case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2:
+                d.enabled_features = reinterpret_cast<const VkPhysicalDeviceFeatures2*>(p)->features;
+                d.features2 = true;
+                break;
+            case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES: size = sizeof(VkPhysicalDeviceVulkan11Features); break;
+            case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES: size = sizeof(VkPhysicalDeviceVulkan12Features); break;
+            case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES: size = sizeof(VkPhysicalDeviceVulkan13Features); break;
+            case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES:
+                size = sizeof(VkPhysicalDeviceTimelineSemaphoreFeatures);
+                break;
+            case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES:
+                size = sizeof(VkPhysicalDeviceBufferDeviceAddressFeatures);
+                break;
+            case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_8BIT_STORAGE_FEATURES: size = sizeof(VkPhysicalDevice8BitStorageFeatures); break;
+            case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES: size = sizeof(VkPhysicalDevice16BitStorageFeatures); break;
+            case VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES:
+                size = sizeof(VkPhysicalDeviceShaderFloat16Int8Features);
+                break;
+            case VK_STRUCTURE_TYPE_LOADER_DEVICE_CREATE_INFO: break;  // the loader's own
+            default:
+                GPUCR_LOG_DEBUG("vk", "vkCreateDevice: pNext sType {} is not kept for re-creating the device",
+                                static_cast<int>(p->sType));
         }
+        if (size > 0) {
+            const auto* bytes = reinterpret_cast<const uint8_t*>(p);
+            d.feature_chain.emplace_back(bytes, bytes + size);
+        }
+    }
+    if (d.physical_device != nullptr) {
+        d.instance->dispatch.GetPhysicalDeviceMemoryProperties(static_cast<VkPhysicalDevice>(d.physical_device->driver),
+                                                              &d.app_memory);
     }
 }
 
@@ -223,9 +252,12 @@ VkResult Layer_vkCreateDevice(VkPhysicalDevice physicalDevice, const VkDeviceCre
     d->layer_create_device = inst->layer_create_device;
     d->layer_destroy_device = inst->layer_destroy_device;
     d->driver = driver;
+    d->anchor = driver;
     d->instance = inst;
+    if (!disabled) d->physical_device = Get(physicalDevice);
     RecordDeviceCreateInfo(*d, *pCreateInfo);
     FillDeviceDispatch(&d->dispatch, next_gdpa, driver);
+    d->anchor_destroy = d->dispatch.DestroyDevice;
     void* key = DispatchKey(driver);
     if (!disabled) {
         auto* w = new WrapperOf<VkDevice>::type();
@@ -250,7 +282,13 @@ VkResult Layer_vkCreateDevice(VkPhysicalDevice physicalDevice, const VkDeviceCre
 void Layer_vkDestroyDevice(VkDevice device, const VkAllocationCallbacks* pAllocator) {
     if (device == VK_NULL_HANDLE) return;
     DeviceData* d = Disabled() ? FindDeviceDataByKey(DispatchKey(device)) : DeviceDataOf(device);
-    if (d != nullptr) d->dispatch.DestroyDevice(d->driver, pAllocator);
+    if (d == nullptr) return;
+    // A device re-created by resume or migrate goes back through the loader's callback; the
+    // first one (the anchor) down the chain, as it came.
+    if (d->driver != VK_NULL_HANDLE && d->driver != d->anchor && d->layer_destroy_device != nullptr) {
+        d->layer_destroy_device(d->driver, pAllocator, d->dispatch.DestroyDevice);
+    }
+    if (d->anchor_destroy != nullptr) d->anchor_destroy(d->anchor, pAllocator);
 }
 
 void LayerFinish_vkDestroyDevice(VkDevice device, const VkAllocationCallbacks*) {

@@ -24,5 +24,21 @@ VkResult RefreshPhysicalDevices(InstanceData& data, std::vector<DispatchableObje
 VkPhysicalDevice AppPhysicalDevice(InstanceData& data, VkPhysicalDevice driver);
 // Registry of devices: key is the device wrapper (or the driver's dispatch key with GPUCR_DISABLE=1).
 DeviceData* FindDeviceDataByKey(void* key);
+// The layer's vkGetInstanceProcAddr as the loader knows it (pfnLayerCreateDevice finds the
+// layer's place in the chain by it).
+PFN_vkGetInstanceProcAddr LayerGetInstanceProcAddr();
+
+// While the layer creates a driver device again through the loader's pfnLayerCreateDevice, the
+// loader calls instance entry points at the top of the chain with the driver's physical-device
+// handle (the one the layer passed): on that thread they take it as such.
+class DriverPhysicalDeviceScope {
+public:
+    explicit DriverPhysicalDeviceScope(InstanceData* instance) noexcept;
+    ~DriverPhysicalDeviceScope();
+    DriverPhysicalDeviceScope(const DriverPhysicalDeviceScope&) = delete;
+    DriverPhysicalDeviceScope& operator=(const DriverPhysicalDeviceScope&) = delete;
+    // The instance whose driver handles are in flight on this thread, or null.
+    static InstanceData* Active() noexcept;
+};
 
 }  // namespace gpucr::vk

@@ -20,6 +20,7 @@
 #include "backends/vulkan/spirv_reflect.h"
 #include <vector>
 
+#include "layers/vulkan/command_log.h"
 #include "layers/vulkan/objects.h"
 
 namespace gpucr::vk {
@@ -126,15 +127,20 @@ struct CommandPool : Object {
 };
 struct Fence : Object {
     VkFenceCreateFlags flags = 0;
+    bool signaled_at_suspend = false;   // status when the driver fence was destroyed
 };
 struct Semaphore : Object {
     VkSemaphoreType semaphore_type = VK_SEMAPHORE_TYPE_BINARY;
     uint64_t initial_value = 0;
+    uint64_t value_at_suspend = 0;      // timeline value when the driver semaphore was destroyed
 };
-struct Event : Object {};
+struct Event : Object {
+    bool set_at_suspend = false;
+};
 struct QueryPool : Object {
     VkQueryType query_type = VK_QUERY_TYPE_OCCLUSION;
     uint32_t query_count = 0;
+    VkQueryPipelineStatisticFlags pipeline_statistics = 0;
 };
 
 struct Device : DispatchableObject {};
@@ -171,6 +177,7 @@ struct CommandBuffer : DispatchableObject {
     std::vector<std::pair<uint64_t, std::vector<uint32_t>>> bound_compute_sets;
     std::vector<uint8_t> push_constants;
     bool unmodeled = false;                   // recorded something outside the modelled set
+    std::unique_ptr<CommandLog> log;          // every command, replayable (command_log.h); null until begun
 };
 
 #define GPUCR_VK_WRAPPER(handle, wrapper) \

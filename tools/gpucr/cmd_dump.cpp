@@ -1,8 +1,6 @@
 // `gpucr dump PID -D DIR [...]`: checkpoint a process's GPU state through its agent.
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -11,57 +9,13 @@
 #include "tools/gpucr/cli_util.h"
 #include "tools/gpucr/client.h"
 #include "tools/gpucr/cmd_process.h"
+#include "tools/gpucr/progress_line.h"
 
 namespace gpucr::cli {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
-
-// One self-overwriting status line on stderr while a terminal is watching; silent otherwise.
-class ProgressLine {
-public:
-    ProgressLine() : tty_(::isatty(STDERR_FILENO) == 1) {}
-    ~ProgressLine() { Clear(); }
-
-    void Update(const json& event) {
-        if (!tty_) return;
-        std::string phase = event.value("phase", std::string("dump"));
-        uint64_t done = event.value("done", uint64_t{0});
-        uint64_t total = event.value("total", uint64_t{0});
-        if (phase != phase_) {
-            phase_ = phase;
-            phase_start_ = Clock::now();
-            phase_start_done_ = done;
-        }
-        // Rate over this phase, from its first event; shown once it means something.
-        double seconds = std::chrono::duration<double>(Clock::now() - phase_start_).count();
-        std::string rate = "";
-        if (seconds >= 0.2 && done >= phase_start_done_) {
-            rate = fmt::format("  {:.1f} MiB/s", static_cast<double>(done - phase_start_done_) / (1 << 20) / seconds);
-        }
-        double percent = total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 0.0;
-        std::fprintf(stderr, "\r\x1b[K%s %5.1f%%  %s / %s%s", phase.c_str(), percent, FormatBytes(done).c_str(),
-                     FormatBytes(total).c_str(), rate.c_str());
-        std::fflush(stderr);
-        drawn_ = true;
-    }
-
-    void Clear() {
-        if (!drawn_) return;
-        std::fputs("\r\x1b[K", stderr);
-        std::fflush(stderr);
-        drawn_ = false;
-    }
-
-private:
-    bool tty_;
-    bool drawn_ = false;
-    std::string phase_;
-    Clock::time_point phase_start_ = Clock::now();
-    uint64_t phase_start_done_ = 0;
-};
 
 double Number(const json& j, const char* key) {
     auto it = j.find(key);
@@ -80,15 +34,7 @@ int RunDump(const DumpOptions& options) {
         return client::Request(fd->get(), DumpRequest(options, dir),
                                [&progress](const json& event) { progress.Update(event); });
     }();
-    if (!result.ok()) {
-        if (!client::ProcessAlive(pid)) {
-            // The process ended mid-dump: its writer could not clean up; nothing complete is left.
-            std::error_code ec;
-            fs::remove_all(dir + ".partial-" + std::to_string(pid), ec);
-            return Fail("process " + std::to_string(pid) + " exited during the dump; no image was written");
-        }
-        return Fail(result.status());
-    }
+    if (!result.ok()) return FailRequest(result.status(), pid, "dump", dir);
     std::string out = options.json ? result->dump(2) + "\n" : DumpSummary(*result);
     std::fputs(out.c_str(), stdout);
     return kExitOk;
@@ -96,23 +42,50 @@ int RunDump(const DumpOptions& options) {
 
 }  // namespace
 
-Status ValidateDump(const DumpOptions& options, int* pid, std::string* abs_dir) {
-    GPUCR_ASSIGN_OR_RETURN(*pid, client::ParsePid(options.pid));
-    GPUCR_RETURN_IF_ERROR(client::AgentSocket(*pid).status());
+Result<int> ProcessWithAgent(const std::string& pid_text) {
+    GPUCR_ASSIGN_OR_RETURN(int pid, client::ParsePid(pid_text));
+    GPUCR_RETURN_IF_ERROR(client::AgentSocket(pid).status());
+    return pid;
+}
+
+Result<std::string> AbsoluteDir(const std::string& dir) {
     std::error_code ec;
-    fs::path dir = fs::absolute(options.dir, ec).lexically_normal();
-    if (ec) return InvalidArgument(options.dir + ": " + ec.message());
-    std::string text = dir.string();
+    fs::path path = fs::absolute(dir, ec).lexically_normal();
+    if (ec) return InvalidArgument(dir + ": " + ec.message());
+    std::string text = path.string();
     while (text.size() > 1 && text.back() == '/') text.pop_back();
+    return text;
+}
+
+Result<std::string> NewImageDir(const std::string& dir) {
+    GPUCR_ASSIGN_OR_RETURN(std::string text, AbsoluteDir(dir));
+    std::error_code ec;
     fs::file_status st = fs::status(text, ec);
     if (fs::exists(st)) {
         if (!fs::is_directory(st)) return AlreadyExists(text + ": exists and is not a directory");
         if (!fs::is_empty(text, ec)) return AlreadyExists(text + ": exists and is not empty");
     }
+    return text;
+}
+
+int FailRequest(const Status& status, int pid, const std::string& what, const std::string& image_dir) {
+    if (client::ProcessAlive(pid)) return Fail(status);
+    // The process ended mid-request: its writer could not clean up; nothing complete is left.
+    if (!image_dir.empty()) {
+        std::error_code ec;
+        fs::remove_all(image_dir + ".partial-" + std::to_string(pid), ec);
+        return Fail("process " + std::to_string(pid) + " exited during the " + what + "; no image was written");
+    }
+    return Fail("process " + std::to_string(pid) + " exited during the " + what);
+}
+
+Status ValidateDump(const DumpOptions& options, int* pid, std::string* abs_dir) {
+    GPUCR_ASSIGN_OR_RETURN(*pid, ProcessWithAgent(options.pid));
+    GPUCR_ASSIGN_OR_RETURN(std::string dir, NewImageDir(options.dir));
     if (!options.gpu_only) {
         return Unsupported("process dumps need CRIU, which this build does not drive yet; use --gpu-only");
     }
-    *abs_dir = text;
+    *abs_dir = dir;
     return Status::Ok();
 }
 

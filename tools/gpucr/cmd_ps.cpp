@@ -1,4 +1,4 @@
-// `gpucr ps [--json]`: processes with an agent, their APIs, devices and resources.
+// `gpucr ps [--json]`: processes with an agent, their APIs, devices, resources, and whether suspended.
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -18,7 +18,7 @@ using nlohmann::json;
 constexpr int kDescribeTimeoutSec = 5;
 
 struct Row {
-    std::string pid, exe, apis, devices, objects, bytes;
+    std::string pid, exe, apis, devices, objects, bytes, state;
 };
 
 std::string Basename(const std::string& path) {
@@ -41,7 +41,7 @@ uint64_t SumField(const json& apis, const char* key) {
 }
 
 Row MakeRow(int pid, const Result<json>& described) {
-    Row row{std::to_string(pid), "?", "?", "?", "?", "?"};
+    Row row{std::to_string(pid), "?", "?", "?", "?", "?", "?"};
     if (!described.ok()) {
         row.exe = "(" + described.status().message() + ")";
         return row;
@@ -60,6 +60,7 @@ Row MakeRow(int pid, const Result<json>& described) {
     row.devices = devices.empty() ? "-" : fmt::format("{}", fmt::join(devices, ","));
     row.objects = std::to_string(SumField(apis, "objects"));
     row.bytes = FormatBytes(SumField(apis, "bytes"));
+    row.state = d.value("suspended", false) ? "suspended" : "running";
     return row;
 }
 
@@ -69,11 +70,11 @@ Result<json> Describe(int pid) {
 }
 
 void PrintTable(const std::vector<Row>& rows) {
-    std::string out = fmt::format("{:>8}  {:<20}  {:<14}  {:<24}  {:>8}  {:>10}\n", "PID", "EXE", "APIS", "DEVICES",
-                                  "OBJECTS", "BYTES");
+    constexpr const char* kFormat = "{:>8}  {:<20}  {:<14}  {:<24}  {:>8}  {:>10}  {}\n";
+    std::string out =
+        fmt::format(kFormat, "PID", "EXE", "APIS", "DEVICES", "OBJECTS", "BYTES", "STATE");
     for (const Row& r : rows) {
-        out += fmt::format("{:>8}  {:<20}  {:<14}  {:<24}  {:>8}  {:>10}\n", r.pid, r.exe, r.apis, r.devices, r.objects,
-                           r.bytes);
+        out += fmt::format(kFormat, r.pid, r.exe, r.apis, r.devices, r.objects, r.bytes, r.state);
     }
     std::fputs(out.c_str(), stdout);
 }

@@ -6,7 +6,11 @@ Usage:
               --outdir <builddir> [--wrap-parts 2]
 
 Outputs (build products, never committed): vk_dispatch.h/.cpp, vk_object_types.h, vk_hooks.h, vk_unwrap.h,
-vk_unwrap.cpp, vk_wrap_<n>.cpp, vk_proc_table.cpp.
+vk_unwrap.cpp, vk_log.h, vk_log.cpp, vk_entry.h, vk_wrap_<n>.cpp, vk_proc_table.cpp.
+
+Every device-level entry point enters the suspend gate (gate.h) first, except those wrap_rules.json lists
+as "ungated"; "gated" adds instance-level ones. Every vkCmd* entry point appends to the command buffer's
+log (command_log.h, vk_log_gen.py).
 
 Covered: Vulkan 1.0-1.3 and every extension that needs no platform header; video, provisional and
 disabled extensions are left out, so are api="vulkansc"-only items. Exceptions live in hooks.json and
@@ -19,6 +23,8 @@ import os
 import re
 import sys
 import xml.etree.ElementTree as ET
+
+from vk_log_gen import LogGen
 
 DISPATCHABLE = ["VkInstance", "VkPhysicalDevice", "VkDevice", "VkQueue", "VkCommandBuffer"]
 INSTANCE_FIRST = ["VkInstance", "VkPhysicalDevice"]
@@ -43,14 +49,17 @@ class Member:
                 text += "".join(child.itertext())
             text += child.tail or ""
         self.decl = " ".join(text.split())
-        before_name = self.decl.split(self.name)[0]
+        # Split at the name as a whole word ("pInfo" also ends "VkCopyMicromapInfoEXT").
+        parts = re.split(r"\b%s\b" % re.escape(self.name), self.decl, maxsplit=1)
+        before_name = parts[0]
         self.ptr = before_name.count("*")
         self.const = before_name.strip().startswith("const")
-        self.array = "[" in self.decl.split(self.name, 1)[1] if self.name in self.decl else False
+        self.array = len(parts) > 1 and "[" in parts[1]
         self.len = elem.get("len")
         self.altlen = elem.get("altlen")
         self.optional = elem.get("optional")
         self.values = elem.get("values")
+        self.stride = elem.get("stride")
 
 
 class Registry:
@@ -261,9 +270,11 @@ class Gen:
             for n in hooks.get(lst, []):
                 if n not in self.cmds:
                     sys.exit("vk_gen: hooks.json %s lists unknown or uncovered command %s" % (lst, n))
-        for n in rules["layer_impl"]:
-            if n not in self.cmds:
-                sys.exit("vk_gen: wrap_rules.json layer_impl lists unknown command %s" % n)
+        for lst in ("layer_impl", "ungated", "gated", "unreplayable"):
+            for n in rules[lst]:
+                if n not in self.cmds:
+                    sys.exit("vk_gen: wrap_rules.json %s lists unknown command %s" % (lst, n))
+        self.log = LogGen(reg, self.si, rules, self.warnings)
 
     # ---- helpers ----
     def level(self, name):
@@ -287,6 +298,15 @@ class Gen:
 
     def override_of(self, name):
         return self.hook_name("overrides", name)
+
+    def gated(self, name):
+        """Entry points that reach driver objects pass the suspend gate (gate.h)."""
+        if name in self.rules["ungated"]:
+            return False
+        return self.level(name) == "device" or name in self.rules["gated"]
+
+    def logged(self, name):
+        return self.log.is_logged(name)
 
     def params_decl(self, name):
         return ", ".join(p.decl for p in self.reg.cmd(name)["params"])
@@ -595,6 +615,9 @@ class Gen:
         is_vkresult = ret == "VkResult"
         out = ["VKAPI_ATTR %s VKAPI_CALL %s(%s) noexcept {" % (ret, name, self.params_decl(name)), "    try {"]
         I = "        "
+        if self.gated(name):
+            out.append(I + "GateScope gate;")
+        log_lines, log_call = self.log.command_code(name) if self.logged(name) else ([], None)
         has_result = ret != "void"
         layer_impl = name in self.rules["layer_impl"]
         arg_list = self.args(name)
@@ -634,6 +657,8 @@ class Gen:
                 out.append(I + "if (hooked) " + pl[0].strip())
             if name in self.rules["layer_finish"]:
                 out.append(I + "layer::LayerFinish_%s(%s);" % (name, arg_list))
+            if log_call:
+                out.append(I + log_call)
             if has_result:
                 out.append(I + "return result;")
         else:
@@ -697,6 +722,8 @@ class Gen:
                     out.append(I + "    for (size_t i = 0; i < static_cast<size_t>(%s); ++i) %s" % (ln, stmt))
                     out.append(I + "}")
             post_call(out)
+            if log_call:
+                out.append(I + log_call)
             freed = self.freed_param(name)
             implicit = self.rules["implicit_free"].get(name)
             if implicit:
@@ -711,16 +738,38 @@ class Gen:
                     out.append(I + "}")
             if has_result:
                 out.append(I + "return result;")
-        out.append("    } catch (const std::bad_alloc&) {")
-        out.append('        GPUCR_LOG_ERROR("vk", "%s: out of host memory");' % name)
-        out.append(self.failure_return(ret, "VK_ERROR_OUT_OF_HOST_MEMORY"))
-        out.append("    } catch (...) {")
-        out.append('        GPUCR_LOG_ERROR("vk", "%s: unexpected exception");' % name)
-        out.append(self.failure_return(ret, "VK_ERROR_INITIALIZATION_FAILED"))
-        out.append("    }")
-        out.append("}")
-        out.append("")
-        return out
+        out += self.catch_lines(name, ret)
+        return log_lines + out
+
+    def catch_lines(self, name, ret):
+        return ["    } catch (const std::bad_alloc&) {",
+                '        GPUCR_LOG_ERROR("vk", "%s: out of host memory");' % name,
+                self.failure_return(ret, "VK_ERROR_OUT_OF_HOST_MEMORY"),
+                "    } catch (...) {",
+                '        GPUCR_LOG_ERROR("vk", "%s: unexpected exception");' % name,
+                self.failure_return(ret, "VK_ERROR_INITIALIZATION_FAILED"),
+                "    }", "}", ""]
+
+    def gen_override(self, name):
+        """The entry point of a hand-written override (hooks.json): the gate, then the override."""
+        ret = self.reg.cmd(name)["ret"]
+        arg_list = self.args(name)
+        I = "        "
+        out = ["VKAPI_ATTR %s VKAPI_CALL %s(%s) noexcept {" % (ret, name, self.params_decl(name)), "    try {"]
+        if self.gated(name):
+            out.append(I + "GateScope gate;")
+        log_lines, log_call = self.log.command_code(name) if self.logged(name) else ([], None)
+        call = "hooks::Override_%s(%s)" % (self.override_of(name), arg_list)
+        if ret == "void":
+            out.append(I + call + ";")
+            if log_call:
+                out.append(I + log_call)
+        elif log_call:
+            out += [I + "%s result = %s;" % (ret, call), I + log_call, I + "return result;"]
+        else:
+            out.append(I + "return %s;" % call)
+        out += self.catch_lines(name, ret)
+        return log_lines + out
 
     def failure_return(self, ret, code):
         if ret == "void":
@@ -730,7 +779,8 @@ class Gen:
         return "        return {};"
 
     def generated_cmds(self):
-        return [c for c in self.cmds if not self.override_of(c)]
+        """Every covered command gets an entry point; an override's is a thin one (gen_override)."""
+        return list(self.cmds)
 
     def gen_wraps(self):
         cmds = self.generated_cmds()
@@ -738,26 +788,43 @@ class Gen:
         for idx, chunk in enumerate(chunks):
             c = ["// vk_wrap_%d.cpp — generated by vk_gen.py: the layer's entry points (part %d of %d)." % (idx, idx + 1, self.parts),
                  "#include <new>", "", '#include "dag/log.h"', '#include "layers/vulkan/arena.h"',
-                 '#include "layers/vulkan/device_data.h"', '#include "layers/vulkan/instance_data.h"',
-                 '#include "layers/vulkan/wrap.h"', '#include "vk_hooks.h"', '#include "vk_unwrap.h"', "",
+                 '#include "layers/vulkan/command_log.h"', '#include "layers/vulkan/device_data.h"',
+                 '#include "layers/vulkan/gate.h"', '#include "layers/vulkan/instance_data.h"',
+                 '#include "layers/vulkan/wrap.h"', '#include "vk_entry.h"', '#include "vk_hooks.h"',
+                 '#include "vk_log.h"', '#include "vk_unwrap.h"', "",
                  "namespace gpucr::vk::entry {", ""]
             for n in chunk:
-                c += self.gen_command(n)
+                lines = self.gen_override(n) if self.override_of(n) else self.gen_command(n)
+                # Argument packs, replay and log functions stay local to this file.
+                first = next(i for i, l in enumerate(lines) if l.startswith("VKAPI_ATTR"))
+                if first:
+                    c += ["namespace {", ""] + lines[:first] + ["}  // namespace", ""]
+                c += lines[first:]
             c += ["}  // namespace gpucr::vk::entry", ""]
             self.write("vk_wrap_%d.cpp" % idx, "\n".join(c))
+
+    def gen_entry_header(self):
+        h = ["// vk_entry.h — generated by vk_gen.py: the layer's own entry points (namespace gpucr::vk::entry).",
+             "//", "// Calling one is calling the layer as the application does: handles are the application's",
+             "// (wrapped) ones, the gate is entered and the hooks run (command-buffer replay uses this).",
+             "//", "//   entry::vkCmdDispatch(app_command_buffer, 1, 1, 1);",
+             "#pragma once", "", "#include <vulkan/vulkan.h>", "", "namespace gpucr::vk::entry {", ""]
+        for n in self.generated_cmds():
+            h.append("VKAPI_ATTR %s VKAPI_CALL %s(%s) noexcept;" % (self.reg.cmd(n)["ret"], n, self.params_decl(n)))
+        h += ["", "}  // namespace gpucr::vk::entry", ""]
+        self.write("vk_entry.h", "\n".join(h))
+
+    def gen_log(self):
+        self.log.gen_files(self.cmds, self.write)
 
     def gen_proc_table(self):
         c = ["// vk_proc_table.cpp — generated by vk_gen.py: name -> layer entry point.", "#include <cstddef>",
              "#include <cstring>", "", '#include "layers/vulkan/proc_table.h"', '#include "vk_dispatch.h"',
-             '#include "vk_hooks.h"', "", "namespace gpucr::vk::entry {"]
-        for n in self.generated_cmds():
-            c.append("VKAPI_ATTR %s VKAPI_CALL %s(%s) noexcept;" % (self.reg.cmd(n)["ret"], n, self.params_decl(n)))
-        c += ["}  // namespace gpucr::vk::entry", "", "namespace gpucr::vk {", "",
-              "namespace {", "", "const ProcEntry kProcs[] = {"]
+             '#include "vk_entry.h"', "", "namespace gpucr::vk {", "",
+             "namespace {", "", "const ProcEntry kProcs[] = {"]
         entries = []
         for n in self.cmds:
-            ov = self.override_of(n)
-            fn = "hooks::Override_%s" % ov if ov else "entry::%s" % n
+            fn = "entry::%s" % n
             level = self.level(n)
             lv = {"global": "ProcLevel::kGlobal", "instance": "ProcLevel::kInstance", "device": "ProcLevel::kDevice"}[level]
             if level == "device":
@@ -808,6 +875,8 @@ def main():
     g.gen_object_types()
     g.gen_hooks()
     g.gen_unwrap()
+    g.gen_log()
+    g.gen_entry_header()
     g.gen_wraps()
     g.gen_proc_table()
     if a.verbose:

@@ -1,0 +1,301 @@
+// vk_suspend.cpp — VulkanCheckpoint::Suspend / Resume: the process keeps running without its
+// driver objects, then gets them back (on the same or another device) with contents loaded on
+// demand.
+//
+// Suspend: a dump whose last moment is the suspension (dirty: pre-copy while the application
+// runs, then the gate closes and what was written since is copied again; stop: the gate closes
+// first), then every driver object is destroyed. The gate stays closed: application threads
+// that call into Vulkan wait there.
+// Resume: the device and every object are created again from the layer's tables (nothing is
+// read back from the image but contents); memory the application held mapped kept its bytes in
+// place, the rest is loaded by a restore::Loader, ordered by what submissions need; then the
+// gate opens. The call returns once everything is loaded and the first submission after the
+// resume has completed, with the timings.
+#include <time.h>
+
+#include <chrono>
+#include <thread>
+
+#include "backends/vulkan/vk_checkpoint.h"
+#include "backends/vulkan/vk_recreate.h"
+#include "backends/vulkan/vk_staging.h"
+#include "backends/vulkan/vk_access.h"
+#include "dag/log.h"
+#include "layers/vulkan/gate.h"
+
+namespace gpucr::vk {
+namespace {
+
+constexpr auto kGateTimeout = std::chrono::seconds(10);
+constexpr auto kFirstOpTimeout = std::chrono::seconds(30);
+
+double MsSince(int64_t t0_ns) { return (restore::MonotonicNs() - t0_ns) / 1e6; }
+
+}  // namespace
+
+Result<nlohmann::json> VulkanCheckpoint::Suspend(image::ImageWriter& writer, const nlohmann::json& request,
+                                                 const agent::ProgressFn& progress) {
+    if (suspended_.load()) return FailedPrecondition("the process is already suspended");
+    const std::string mode = request.value("mode", std::string("dirty"));
+    if (mode != "dirty" && mode != "stop") {
+        return InvalidArgument("suspend mode must be dirty or stop (a cow cut shows an earlier moment than the stop)");
+    }
+    GPUCR_RETURN_IF_ERROR(CheckSupported());
+    std::vector<DeviceData*> devices;
+    {
+        std::lock_guard lock(mu_);
+        devices = devices_;
+    }
+    for (DeviceData* d : devices) GPUCR_RETURN_IF_ERROR(CheckRecreatable(*d));
+
+    const int64_t t0 = restore::MonotonicNs();
+    GateOwner owner;
+    Gate& gate = Gate::Get();
+    bool closed = false;
+    int64_t t_closed = 0;
+    auto close = [&]() -> Status {
+        if (!gate.Close(kGateTimeout)) {
+            return Unavailable("application threads stayed inside Vulkan calls for 10 s; suspend abandoned");
+        }
+        closed = true;
+        t_closed = restore::MonotonicNs();
+        return Status::Ok();
+    };
+    nlohmann::json dump_request = request;
+    dump_request["mode"] = mode;
+    GPUCR_ASSIGN_OR_RETURN(engine::DumpOptions options, engine::ParseDumpOptions(dump_request));
+    if (mode == "stop") {
+        GPUCR_RETURN_IF_ERROR(close());
+    } else {
+        options.before_final_stop = close;
+    }
+    Result<nlohmann::json> section = DumpWith(writer, options, progress);
+    if (!section.ok()) {
+        if (closed) gate.Open();
+        return section.status();
+    }
+    if (!closed) return Internal("the dump finished without its final stop");  // not reached
+
+    // From here the application is held and the image is written: release the device.
+    loader_owner_.reset();
+    const int64_t t_teardown = restore::MonotonicNs();
+    size_t objects = 0;
+    released_.clear();
+    for (DeviceData* d : devices) {
+        suspended_from_[d] = d->physical_device;
+        TeardownResult t = Teardown(*d);
+        objects += t.objects;
+        released_.insert(t.released.begin(), t.released.end());
+    }
+    suspended_.store(true);
+    nlohmann::json out = std::move(section).value();
+    out["suspend"] = {{"objects_destroyed", objects},
+                      {"memory_released", released_.size()},
+                      {"teardown_ms", MsSince(t_teardown)},
+                      {"held_ms", MsSince(t_closed)},
+                      {"wall_ms", MsSince(t0)}};
+    GPUCR_LOG_INFO("vk", "suspended: {} driver objects destroyed, {} memory objects released", objects, released_.size());
+    return out;
+}
+
+// One piece = one chunk of the resource's contents (pieces come in order).
+Status VulkanCheckpoint::LoadResource(const restore::Item& item, size_t piece, const image::ImageReader& reader) {
+    DeviceData* dev = nullptr;
+    DeviceMemory* m = nullptr;
+    Queue* queue = nullptr;
+    {
+        std::lock_guard lock(mu_);
+        for (DeviceData* d : devices_) {
+            if (auto* found = FindObject<DeviceMemory>(*d, item.id, VK_OBJECT_TYPE_DEVICE_MEMORY)) {
+                dev = d;
+                m = found;
+            }
+        }
+        for (const auto& [id, q] : queues_) {
+            if (q->device == dev && queue == nullptr) queue = q;
+        }
+    }
+    if (m == nullptr) return Internal("VkDeviceMemory #" + std::to_string(item.id) + " is gone");
+    const nlohmann::json& chunks = item.entry.at("chunks");
+    GPUCR_ASSIGN_OR_RETURN(image::ChunkRef ref, image::ChunkRefFromJson(chunks.at(piece)));
+    const uint64_t offset = item.entry.at("offsets").at(piece).get<uint64_t>();
+    if (offset + ref.size > std::max<uint64_t>(m->size, m->host_size)) {
+        return DataLoss(reader.dir() + ": chunk " + ref.hash + " lies outside VkDeviceMemory #" + std::to_string(m->id));
+    }
+    if (m->host != nullptr && !ForceDeviceCopy()) return reader.ReadChunk(ref, m->host + offset);
+    if (queue == nullptr) return Unsupported("no queue to load VkDeviceMemory #" + std::to_string(item.id) + " with");
+    std::vector<uint8_t> buf(ref.size);
+    GPUCR_RETURN_IF_ERROR(reader.ReadChunk(ref, buf.data()));
+    return WriteDeviceMemory(*dev, *queue, *m, offset, ref.size, buf.data());
+}
+
+void VulkanCheckpoint::EnsureLoaded(std::span<const dag::ResourceId> ids) noexcept {
+    restore::Loader* loader = loader_.load();
+    if (loader == nullptr) return;
+    try {
+        if (Status s = loader->Ensure(ids); !s.ok()) {
+            GPUCR_LOG_ERROR("vk", "contents needed by an operation could not be loaded: {}", s.message());
+        }
+    } catch (...) {
+    }
+}
+
+void VulkanCheckpoint::WatchFirstOp(Queue* queue, uint64_t seq) noexcept {
+    int expected = 1;
+    if (first_op_state_.compare_exchange_strong(expected, 3)) {
+        first_op_queue_ = queue;
+        first_op_seq_ = seq;
+        first_op_state_.store(2);
+    }
+}
+
+namespace {
+
+// Resources of the section by id.
+std::map<uint64_t, const nlohmann::json*> ResourcesById(const nlohmann::json& section) {
+    std::map<uint64_t, const nlohmann::json*> out;
+    auto it = section.find("resources");
+    if (it == section.end() || !it->is_array()) return out;
+    for (const nlohmann::json& r : *it) {
+        if (r.contains("id") && r["id"].is_number_unsigned()) out[r["id"].get<uint64_t>()] = &r;
+    }
+    return out;
+}
+
+}  // namespace
+
+Result<nlohmann::json> VulkanCheckpoint::Resume(const image::ImageReader& reader, const nlohmann::json& section,
+                                                const nlohmann::json& request, const agent::ProgressFn& progress) {
+    if (!suspended_.load()) return FailedPrecondition("the process is not suspended");
+    const int64_t t0 = request.contains("t0_ns") ? request["t0_ns"].get<int64_t>() : restore::MonotonicNs();
+    const bool eager = request.value("eager", false);
+    GateOwner owner;
+
+    // Everything that must come from the image is there, before anything is touched.
+    std::map<uint64_t, const nlohmann::json*> by_id = ResourcesById(section);
+    std::vector<restore::Item> items;
+    for (uint64_t id : released_) {
+        auto it = by_id.find(id);
+        if (it == by_id.end()) {
+            return DataLoss(reader.dir() + ": the image holds no contents for VkDeviceMemory #" + std::to_string(id));
+        }
+        restore::Item item{id, it->second->value("size", uint64_t{0}), *it->second};
+        // Chunk offsets, so that pieces load without walking the list.
+        uint64_t offset = 0;
+        nlohmann::json offsets = nlohmann::json::array();
+        const nlohmann::json& chunks = item.entry.value("chunks", nlohmann::json::array());
+        for (const nlohmann::json& c : chunks) {
+            offsets.push_back(offset);
+            offset += c.value("size", uint64_t{0});
+        }
+        if (offset != item.size) return DataLoss(reader.dir() + ": the chunks of VkDeviceMemory #" + std::to_string(id) +
+                                                 " do not add up to its size");
+        item.entry["offsets"] = std::move(offsets);
+        item.pieces = chunks.size();
+        items.push_back(std::move(item));
+    }
+    std::vector<DeviceData*> devices;
+    {
+        std::lock_guard lock(mu_);
+        devices = devices_;
+    }
+    std::map<DeviceData*, DispatchableObject*> targets;
+    int device_index = -1;
+    for (DeviceData* d : devices) {
+        DispatchableObject* target = suspended_from_[d];
+        GPUCR_ASSIGN_OR_RETURN(std::vector<DispatchableObject*> pds, PhysicalDevicesOf(*d));
+        if (request.contains("device") && request["device"].is_number_integer()) {
+            const int64_t n = request["device"].get<int64_t>();
+            if (n < 0 || n >= static_cast<int64_t>(pds.size())) {
+                return InvalidArgument("no Vulkan device " + std::to_string(n) + " (the process sees " +
+                                       std::to_string(pds.size()) + ")");
+            }
+            target = pds[n];
+        }
+        for (size_t i = 0; i < pds.size(); ++i) {
+            if (pds[i] == target) device_index = static_cast<int>(i);
+        }
+        targets[d] = target;
+    }
+
+    // Re-create; on failure undo what was created: the process stays suspended.
+    size_t objects = 0;
+    size_t rerecorded = 0;
+    nlohmann::json notes = nlohmann::json::array();
+    std::vector<DeviceData*> done;
+    for (DeviceData* d : devices) {
+        Result<RecreateResult> r = Recreate(*d, targets[d]);
+        if (!r.ok()) {
+            for (DeviceData* u : done) Teardown(*u);
+            return Status(r.status().code(), "re-creating the Vulkan objects failed, the process stays suspended: " +
+                                                 r.status().message());
+        }
+        objects += r->objects;
+        rerecorded += r->command_buffers_rerecorded;
+        for (const std::string& n : r->notes) notes.push_back(n);
+        done.push_back(d);
+    }
+    for (const auto& [id, q] : queues_) {
+        if (Status s = EnsureTimeline(q); !s.ok()) GPUCR_LOG_WARN("vk", "{}", s.message());
+    }
+    const double recreate_ms = MsSince(t0);
+
+    // Contents: eagerly before the application runs again, or on demand.
+    auto loader = std::make_unique<restore::Loader>(
+        std::move(items), [this, &reader](const restore::Item& it, size_t piece) { return LoadResource(it, piece, reader); });
+    if (progress) progress("load", 0, 0);
+    if (Status s = loader->Start(eager); !s.ok()) {
+        for (DeviceData* d : devices) Teardown(*d);
+        return Status(s.code(), "loading contents failed, the process stays suspended: " + s.message());
+    }
+    if (!eager) loader_.store(loader.get());
+    first_op_state_.store(1);
+    suspended_.store(false);
+    Gate::Get().Open();
+    const double handback_ms = MsSince(t0);
+
+    // The first submission after the hand-back, and when it completed: watched on its own
+    // thread, since it may complete long before everything is loaded.
+    nlohmann::json first_op = nullptr;
+    std::thread watcher([&] {
+        const auto deadline = std::chrono::steady_clock::now() + kFirstOpTimeout;
+        while (first_op_state_.load() != 2 && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
+        if (first_op_state_.load() == 2 && WaitQueue(first_op_queue_->id, first_op_seq_).ok()) first_op = MsSince(t0);
+    });
+    Status loaded = loader->WaitAll();
+    const double loaded_ms = MsSince(t0);
+    loader_.store(nullptr);
+    nlohmann::json load_stats = loader->Stats();
+    loader_owner_ = std::move(loader);  // an application thread may still be returning from Ensure()
+    watcher.join();
+    first_op_state_.store(0);
+    nlohmann::json first_op_after = nullptr;
+    if (!first_op.is_null()) first_op_after = first_op.get<double>() - handback_ms;
+
+    nlohmann::json stats = {{"device", device_index},
+                            {"eager", eager},
+                            {"objects_created", objects},
+                            {"command_buffers_rerecorded", rerecorded},
+                            {"recreate_ms", recreate_ms},
+                            {"handback_ms", handback_ms},
+                            {"first_op_ms", first_op},
+                            {"first_op_after_handback_ms", first_op_after},
+                            {"loaded_ms", loaded_ms},
+                            {"bytes_loaded", load_stats["bytes"]},
+                            {"resources_loaded", load_stats["resources"]},
+                            {"waits", load_stats["waits"]},
+                            {"wait_ms_total", load_stats["wait_ms_total"]},
+                            {"wait_ms_max", load_stats["wait_ms_max"]},
+                            {"waited_for", load_stats["waited_for"]},
+                            {"load_order", load_stats["order"]},
+                            {"notes", notes}};
+    if (!loaded.ok()) {
+        stats["load_error"] = loaded.message();
+        GPUCR_LOG_ERROR("vk", "after the resume, loading failed: {}", loaded.message());
+    }
+    return stats;
+}
+
+}  // namespace gpucr::vk

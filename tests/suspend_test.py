@@ -1,0 +1,255 @@
+"""Integration test: suspend, resume and migrate a running example on the real Vulkan driver.
+
+Scenarios (--scenario):
+  cycle     suspend mid-run (the image must equal the CPU reference at the moment of suspension),
+            resume with on-demand loading; final checksum equals an uninterrupted run
+  eager     the same with resume --eager (the baseline)
+  migrate   gpucr migrate --device 0 mid-run (everything destroyed and created again)
+  cycles    several suspend/resume and migrate rounds in one run
+  damaged   resume from an image with an altered chunk is refused before anything is touched,
+            the process stays suspended, and resumes from the repaired image
+  errors    resume of a process that is not suspended, suspend of one already suspended
+  ondemand  vk_manybuf with a large idle memory object: the first operation after the resume
+            does not wait for it, and it is loaded intact in the background
+
+  suspend_test.py --gpucr build/tools/gpucr --examples ... --ref ... --extract ... --example stencil --scenario cycle
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gpucr_testlib as lib  # noqa: E402
+
+ARGS = None
+
+PARAMS = {
+    # example: (mib, steps, step_ms, extra args for example and reference)
+    "stencil": (8, 40, 25, []),
+    "serving": (8, 60, 15, []),
+    "manybuf": (8, 60, 15, ["--buffers", "16"]),
+}
+
+
+def resume_stats(reply):
+    """The Vulkan provider's resume statistics from a resume/migrate reply."""
+    stats = reply.get("stats", reply)
+    if "resume" in stats and isinstance(stats["resume"], dict):
+        stats = stats["resume"].get("stats", stats["resume"])
+    if "vulkan" in stats and isinstance(stats["vulkan"], dict):
+        stats = stats["vulkan"]
+    return stats
+
+
+class SuspendTest(unittest.TestCase):
+    def setUp(self):
+        self.tools = lib.Tools(ARGS)
+        self.tmp_ctx = lib.TempDir()
+        self.tmp = self.tmp_ctx.__enter__()
+        self.env = lib.test_env(self.tmp)
+        if ARGS.capture:
+            self.env["GPUCR_VK_CAPTURE"] = ARGS.capture
+        self.app = None
+
+    def tearDown(self):
+        if self.app is not None:
+            self.app.kill()
+        self.tmp_ctx.__exit__(None, None, None)
+
+    def start(self, example, mib, steps, step_ms, extra):
+        self.app = lib.RunningApp(self.tools, self.tmp, self.env, f"vk_{example}",
+                                  ["--mib", str(mib), "--steps", str(steps), "--step-ms", str(step_ms)] + extra)
+        time.sleep(ARGS.delay)
+        return self.app
+
+    def gpucr(self, *args, ok=True):
+        r = lib.gpucr(self.tools, self.env, *args)
+        if ok:
+            self.assertEqual(r.returncode, 0, f"gpucr {' '.join(args)} failed: {r.stderr}")
+        return r
+
+    def suspend(self, image, *more):
+        r = self.gpucr("suspend", str(self.app.pid), "-D", image, "--json", *more)
+        return json.loads(r.stdout)
+
+    def resume(self, *more):
+        r = self.gpucr("resume", str(self.app.pid), "--json", *more)
+        return json.loads(r.stdout)
+
+    def suspended(self):
+        r = self.gpucr("ps", "--json")
+        for p in json.loads(r.stdout):
+            if p.get("pid") == self.app.pid:
+                return bool(p.get("suspended", False))
+        self.fail(f"gpucr ps does not list {self.app.pid}")
+
+    def finish(self, want):
+        rc, last, err = self.app.finish()
+        self.assertEqual(rc, 0, f"application failed after the resume: {err[-2000:]}")
+        self.assertEqual(last, want, "final checksum differs from an uninterrupted run")
+
+    def assert_held(self):
+        """While suspended the application makes no progress: its stats file does not grow."""
+        size = os.path.getsize(self.app.stats) if os.path.exists(self.app.stats) else -1
+        self.assertTrue(self.suspended(), "gpucr ps does not show the process as suspended")
+        time.sleep(0.3)
+        self.assertIsNone(self.app.proc.poll(), "the application exited while suspended")
+        self.assertEqual(os.path.getsize(self.app.stats) if os.path.exists(self.app.stats) else -1, size)
+
+    # ---- scenarios ----
+    def run_cycle(self, eager):
+        example = ARGS.example
+        mib, steps, step_ms, extra = PARAMS[example]
+        want = lib.reference_checksum(self.tools, example, mib, steps, extra)
+        self.start(example, mib, steps, step_ms, extra)
+        image = os.path.join(self.tmp, "image")
+        self.suspend(image)
+        self.assert_held()
+        # The image is the state at the moment of suspension, bit for bit.
+        gpu_steps = lib.compare_with_reference(self, self.tools, example, mib, image, self.tmp, extra)
+        self.assertGreater(gpu_steps, 0)
+        self.assertLess(gpu_steps, steps)
+        reply = self.resume(*(["--eager"] if eager else []))
+        st = resume_stats(reply)
+        self.assertGreater(st["objects_created"], 0)
+        if eager:
+            self.assertEqual(st["waits"], 0, "eager resume: nothing may wait for loading")
+        self.assertIsNotNone(st["first_op_ms"], "no operation completed after the resume")
+        self.assertGreater(st["command_buffers_rerecorded"] + st["resources_loaded"], 0)
+        self.finish(want)
+
+    def test_scenario(self):
+        getattr(self, "scenario_" + ARGS.scenario)()
+
+    def scenario_cycle(self):
+        self.run_cycle(eager=False)
+
+    def scenario_eager(self):
+        self.run_cycle(eager=True)
+
+    def scenario_migrate(self):
+        example = ARGS.example
+        mib, steps, step_ms, extra = PARAMS[example]
+        want = lib.reference_checksum(self.tools, example, mib, steps, extra)
+        self.start(example, mib, steps, step_ms, extra)
+        r = self.gpucr("migrate", str(self.app.pid), "--device", "0", "--json")
+        st = resume_stats(json.loads(r.stdout))
+        self.assertGreater(st["objects_created"], 0)
+        self.assertFalse(self.suspended())
+        leftovers = glob.glob(f"/dev/shm/gpucr-migrate-{self.app.pid}-*")
+        self.assertEqual(leftovers, [], "migrate left its in-memory image behind")
+        self.finish(want)
+
+    def scenario_cycles(self):
+        example = ARGS.example
+        mib, steps, step_ms, extra = PARAMS[example]
+        steps *= 2
+        want = lib.reference_checksum(self.tools, example, mib, steps, extra)
+        self.start(example, mib, steps, step_ms, extra)
+        for i in range(3):
+            self.suspend(os.path.join(self.tmp, f"image{i}"), *(["--mode", "stop"] if i == 1 else []))
+            self.assertTrue(self.suspended())
+            self.resume(*(["--eager"] if i == 2 else []))
+            self.assertFalse(self.suspended())
+            time.sleep(0.1)
+            self.gpucr("migrate", str(self.app.pid), "--device", "0")
+            time.sleep(0.1)
+        self.finish(want)
+
+    def scenario_damaged(self):
+        example = ARGS.example
+        mib, steps, step_ms, extra = PARAMS[example]
+        want = lib.reference_checksum(self.tools, example, mib, steps, extra)
+        self.start(example, mib, steps, step_ms, extra)
+        image = os.path.join(self.tmp, "image")
+        self.suspend(image)
+        chunks = sorted(glob.glob(os.path.join(image, "chunks", "**", "*"), recursive=True),
+                        key=lambda p: -os.path.getsize(p) if os.path.isfile(p) else 0)
+        victim = next(p for p in chunks if os.path.isfile(p))
+        with open(victim, "rb") as f:
+            good = f.read()
+        bad = bytearray(good)
+        bad[len(bad) - 1] ^= 0x5A
+        os.chmod(victim, 0o644)
+        with open(victim, "wb") as f:
+            f.write(bad)
+        r = self.gpucr("resume", str(self.app.pid), ok=False)
+        self.assertEqual(r.returncode, 1)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        self.assertEqual(len(lines), 1, f"expected one line: {r.stderr}")
+        self.assertIn(os.path.basename(victim)[:12], lines[0], "the error does not name the damaged chunk")
+        self.assert_held()
+        with open(victim, "wb") as f:
+            f.write(good)
+        self.resume()
+        self.finish(want)
+
+    def scenario_errors(self):
+        example = ARGS.example
+        mib, steps, step_ms, extra = PARAMS[example]
+        want = lib.reference_checksum(self.tools, example, mib, steps, extra)
+        self.start(example, mib, steps, step_ms, extra)
+        r = self.gpucr("resume", str(self.app.pid), ok=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not suspended", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1)
+        self.suspend(os.path.join(self.tmp, "image"))
+        r = self.gpucr("suspend", str(self.app.pid), "-D", os.path.join(self.tmp, "image2"), ok=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("already suspended", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "image2", "COMPLETE")))
+        r = self.gpucr("dump", str(self.app.pid), "-D", os.path.join(self.tmp, "image3"), "--gpu-only", ok=False)
+        self.assertEqual(r.returncode, 1)
+        r = self.gpucr("resume", str(self.app.pid), "--device", "7", ok=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no Vulkan device 7", r.stderr)
+        self.assertTrue(self.suspended())
+        self.resume()
+        self.finish(want)
+
+    def scenario_ondemand(self):
+        mib, steps, step_ms = 8, 80, 15
+        extra = ["--buffers", "16"]
+        idle_mib = ARGS.idle_mib
+        want = lib.reference_checksum(self.tools, "manybuf", mib, steps, extra)
+        self.start("manybuf", mib, steps, step_ms, extra + ["--idle-mib", str(idle_mib)])
+        image = os.path.join(self.tmp, "image")
+        self.suspend(image)
+        manifest = json.loads(self.gpucr("inspect", "-D", image, "--json").stdout)
+        resources = next(s for s in manifest["sections"] if s.get("api") == "vulkan")["resources"]
+        idle = [r["id"] for r in resources if r["size"] == idle_mib << 20]
+        self.assertEqual(len(idle), 1, "the idle memory object is not in the image")
+        st = resume_stats(self.resume())
+        self.assertNotIn(idle[0], st["waited_for"], "an operation waited for the idle memory object")
+        self.assertGreater(st["waits"], 0, "the first operation should have waited for its own buffers")
+        self.assertIsNotNone(st["first_op_ms"])
+        self.assertLess(st["first_op_ms"], st["loaded_ms"],
+                        "the first operation completed only after everything was loaded")
+        self.assertEqual(st["load_order"][-1], idle[0])
+        out, err = self.app.proc.communicate(timeout=300)
+        self.assertEqual(self.app.proc.returncode, 0, err[-2000:])
+        lines = [l for l in out.splitlines() if l.strip()]
+        self.assertEqual(lines[-1], "idle: ok")
+        self.assertEqual(lines[-2], want)
+
+
+def main():
+    global ARGS
+    p = argparse.ArgumentParser()
+    lib.add_tool_args(p)
+    p.add_argument("--example", default="stencil", choices=sorted(PARAMS))
+    p.add_argument("--scenario", required=True,
+                   choices=["cycle", "eager", "migrate", "cycles", "damaged", "errors", "ondemand"])
+    p.add_argument("--capture", default="", help="GPUCR_VK_CAPTURE for the application (copy: device path)")
+    p.add_argument("--delay", type=float, default=0.25, help="seconds after the steps start")
+    p.add_argument("--idle-mib", type=int, default=256)
+    ARGS, rest = p.parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
