@@ -110,8 +110,7 @@ Result<json> Dump(const json& request, const std::vector<Provider>& providers, c
     ProgressFn progress = throttle.Fn();
     json sections = json::array();
     for (const Provider& p : selected) {
-        Result<json> section =
-            CallProvider(p, "dump", [&] { return p.dump(*writer, request, progress); });
+        Result<json> section = CallProvider(p, "dump", [&] { return p.dump(*writer, request, progress); });
         if (!section.ok()) {
             writer->Abort();
             GPUCR_LOG_WARN("agent", "dump to {} failed: {}", req.dir, section.status().message());
@@ -119,7 +118,8 @@ Result<json> Dump(const json& request, const std::vector<Provider>& providers, c
         }
         sections.push_back(std::move(section).value());
     }
-    Status committed = writer->Commit(ImageManifest(req.mode, selected, sections, MakeStats(MsSince(start), *writer, sections)));
+    Status committed =
+        writer->Commit(ImageManifest(req.mode, selected, sections, MakeStats(MsSince(start), *writer, sections)));
     if (!committed.ok()) {
         writer->Abort();
         return committed;

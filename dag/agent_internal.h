@@ -117,8 +117,8 @@ bool IsSuspended(const std::vector<Provider>& providers);
 // suspend, resume, migrate (agent_suspend.cpp). t0_ns: CLOCK_MONOTONIC when the request arrived.
 Result<nlohmann::json> Suspend(const nlohmann::json& request, const std::vector<Provider>& providers,
                                const EmitFn& emit);
-Result<nlohmann::json> Resume(const nlohmann::json& request, const std::vector<Provider>& providers,
-                              const EmitFn& emit, int64_t t0_ns);
+Result<nlohmann::json> Resume(const nlohmann::json& request, const std::vector<Provider>& providers, const EmitFn& emit,
+                              int64_t t0_ns);
 Result<nlohmann::json> Migrate(const nlohmann::json& request, const std::vector<Provider>& providers,
                                const EmitFn& emit, int64_t t0_ns);
 int64_t MonotonicNs();

@@ -244,7 +244,8 @@ Status CheckImageSource(const image::ImageReader& reader, const std::optional<Su
         return FailedPrecondition("image " + dir + " was taken from process " + source_pid.dump() + ", not this one");
     }
     if (!m.value("suspend", false)) {
-        return FailedPrecondition("image " + dir + " was written by dump, not suspend: it is not where this process stopped");
+        return FailedPrecondition("image " + dir +
+                                  " was written by dump, not suspend: it is not where this process stopped");
     }
     if (record && !record->id.empty() && m.value("suspend_id", std::string()) != record->id) {
         return FailedPrecondition("image " + dir + " is from an earlier suspend of this process, not the current one");
@@ -275,7 +276,8 @@ Result<std::vector<Target>> MatchSections(const image::ImageReader& reader, cons
         targets.push_back({*p, section});
     }
     for (const Provider& p : providers) {
-        bool has = std::any_of(targets.begin(), targets.end(), [&](const Target& t) { return t.provider.api == p.api; });
+        bool has =
+            std::any_of(targets.begin(), targets.end(), [&](const Target& t) { return t.provider.api == p.api; });
         if (!has && p.suspended && Suspended(p)) {
             return FailedPrecondition("image " + dir + " holds no " + p.api + " state, but " + p.api + " is suspended");
         }
@@ -356,6 +358,25 @@ private:
     bool keep_ = false;
 };
 
+// Migrate's resume on the new device failed: resume the process where it was. Returns the error
+// to report. Should that fail too, the image stays (a temporary one included) for a later resume.
+Status ResumeOnOriginal(const Status& failed, const std::string& dir, ResumeArgs args,
+                        const std::vector<Provider>& providers, const json& request, const ProgressFn& progress,
+                        TempImageDir* temp) {
+    std::string why = "migrate to device " + std::to_string(*args.device) + " failed: " + failed.message();
+    GPUCR_LOG_WARN("agent", "{}; resuming on the original device", why);
+    std::optional<SuspendRecord> record = RememberedSuspend();
+    args.device.reset();
+    Result<json> back = ResumeFrom(dir, args, providers, request, progress, MonotonicNs());
+    if (!back.ok()) {
+        if (temp != nullptr) temp->Keep();  // gpucr resume deletes it
+        return Status(failed.code(), why + "; resuming on the original device failed too: " + back.status().message() +
+                                         "; the process stays suspended (image " + dir + ")");
+    }
+    Forget(record);
+    return Status(failed.code(), why + "; the process continues on its original device");
+}
+
 }  // namespace
 
 Result<json> Suspend(const json& request, const std::vector<Provider>& providers, const EmitFn& emit) {
@@ -393,7 +414,6 @@ Result<json> Migrate(const json& request, const std::vector<Provider>& providers
         GPUCR_ASSIGN_OR_RETURN(temp, TempImageDir::Create());
         sargs.dir = temp->path();
     }
-    rargs.dir = sargs.dir;
     ProgressThrottle throttle(emit);
     ProgressFn progress = throttle.Fn();
     Result<json> suspended = SuspendInto(sargs, /*temporary=*/!given_dir, selected, request, progress);
@@ -404,27 +424,15 @@ Result<json> Migrate(const json& request, const std::vector<Provider>& providers
     std::optional<SuspendRecord> record = RememberedSuspend();
     Result<json> resumed = ResumeFrom(sargs.dir, rargs, providers, request, progress, t0_ns);
     if (!resumed.ok()) {
-        std::string why = "migrate to device " + std::to_string(*rargs.device) + " failed: " + resumed.status().message();
-        GPUCR_LOG_WARN("agent", "{}; resuming on the original device", why);
-        ResumeArgs original = rargs;
-        original.device.reset();
-        Result<json> back = ResumeFrom(sargs.dir, original, providers, request, progress, MonotonicNs());
-        if (!back.ok()) {
-            if (temp) temp->Keep();  // the process needs it to resume; gpucr resume deletes it
-            return Status(resumed.status().code(), why + "; resuming on the original device failed too: " +
-                                                       back.status().message() + "; the process stays suspended (image " +
-                                                       sargs.dir + ")");
-        }
-        Forget(record);
-        return Status(resumed.status().code(), why + "; the process continues on its original device");
+        return ResumeOnOriginal(resumed.status(), sargs.dir, rargs, providers, request, progress, temp.get());
     }
     Forget(record);
-    json result = {{"device", *rargs.device},
-                   {"mode", sargs.mode},
-                   {"eager", rargs.eager},
-                   {"apis", (*resumed)["apis"]},
-                   {"stats",
-                    {{"suspend", (*suspended)["stats"]}, {"resume", (*resumed)["stats"]}, {"wall_ms", MsSince(start)}}}};
+    json result = {
+        {"device", *rargs.device},
+        {"mode", sargs.mode},
+        {"eager", rargs.eager},
+        {"apis", (*resumed)["apis"]},
+        {"stats", {{"suspend", (*suspended)["stats"]}, {"resume", (*resumed)["stats"]}, {"wall_ms", MsSince(start)}}}};
     if (given_dir) result["image"] = sargs.dir;
     return result;
 }

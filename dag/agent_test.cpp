@@ -63,7 +63,7 @@ std::atomic<bool> g_fail_suspend{false};
 std::atomic<int> g_fail_resume_device{-1};  // a resume onto this device fails
 std::atomic<int> g_resume_calls{0};
 std::mutex g_fake_mu;
-std::string g_suspend_dir;     // target_dir() of the last suspend's writer
+std::string g_suspend_dir;  // target_dir() of the last suspend's writer
 json g_last_resume_request;
 
 Result<json> TestSuspend(image::ImageWriter& writer, const json& request, const ProgressFn& progress) {
@@ -493,8 +493,11 @@ void WriteForeignImage(const std::string& dir, int pid) {
     ASSERT_TRUE(writer.ok()) << writer.status().message();
     Result<json> section = TestDump(**writer, {{"mode", "dirty"}}, [](std::string_view, uint64_t, uint64_t) {});
     ASSERT_TRUE(section.ok());
-    json manifest = {{"source", {{"pid", pid}}}, {"mode", "dirty"}, {"apis", {"vulkan"}},
-                     {"sections", {*section}},   {"suspend", true}};
+    json manifest = {{"source", {{"pid", pid}}},
+                     {"mode", "dirty"},
+                     {"apis", {"vulkan"}},
+                     {"sections", {*section}},
+                     {"suspend", true}};
     ASSERT_TRUE((*writer)->Commit(manifest).ok());
 }
 
@@ -554,8 +557,8 @@ TEST_F(AgentTest, MigrateUsesAndRemovesATemporaryImage) {
 
 TEST_F(AgentTest, MigrateIntoADirectoryKeepsTheImage) {
     std::string dir = g_root + "/migr-dir";
-    json r = Ok(Call(OwnSocket(), {{"cmd", "migrate"}, {"device", 2}, {"dir", dir}, {"mode", "stop"},
-                                   {"eager", true}}));
+    json r =
+        Ok(Call(OwnSocket(), {{"cmd", "migrate"}, {"device", 2}, {"dir", dir}, {"mode", "stop"}, {"eager", true}}));
     EXPECT_EQ(r["image"], dir);
     EXPECT_EQ(r["mode"], "stop");
     EXPECT_EQ(LastResumeRequest()["eager"], true);

@@ -521,7 +521,16 @@ Status CheckpointEngine::CopyRound(DumpState& st, bool only_dirty, uint64_t* cop
                 if (v != kNeed || !r.state[b].compare_exchange_strong(v, kCopying)) continue;
                 waits = r.writes;
             }
-            for (const auto& [queue, seq] : waits) GPUCR_RETURN_IF_ERROR(source_.WaitQueue(queue, seq));
+            // A write still in flight would tear the copy, and a write issued before the block
+            // was claimed does not mark it again: such a block waits for the next round (or
+            // the final stop) rather than holding the pre-copy up behind the GPU.
+            bool settled = true;
+            for (const auto& [queue, seq] : waits) settled = settled && source_.QueueCompleted(queue, seq);
+            if (!settled) {
+                uint8_t expect = kCopying;
+                if (!r.state[b].compare_exchange_strong(expect, kNeed)) r.state[b].store(kNeed);
+                continue;
+            }
             if (r.guard_slot >= 0) hostguard::SetWritableRaw(r.view.host + b * kBlockSize, r.ProtLen(b), false);
             if (Status s = CopyOut(r, b * kBlockSize, r.BlockLen(b)); !s.ok()) {
                 r.state[b].store(kNeed);

@@ -80,6 +80,8 @@ public:
     virtual std::map<dag::QueueId, uint64_t> QueueSeqs() = 0;
     // Blocks until `queue` has completed submissions up to `seq` (fails after a timeout).
     virtual Status WaitQueue(dag::QueueId queue, uint64_t seq) = 0;
+    // Whether `queue` has completed submissions up to `seq`, without waiting.
+    virtual bool QueueCompleted(dag::QueueId queue, uint64_t seq) { return WaitQueue(queue, seq).ok(); }
     // Copies bytes of a resource that has no host view (e.g. device-local memory) into `dst`.
     virtual Status ReadRange(dag::ResourceId resource, uint64_t offset, uint64_t size, void* dst) {
         return Unsupported("resource " + std::to_string(resource) + " has no host view to capture from");

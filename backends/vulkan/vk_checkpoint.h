@@ -54,6 +54,7 @@ public:
     Result<nlohmann::json> SnapshotObjects() override;
     std::map<dag::QueueId, uint64_t> QueueSeqs() override;
     Status WaitQueue(dag::QueueId queue, uint64_t seq) override;
+    bool QueueCompleted(dag::QueueId queue, uint64_t seq) override;
     Status ReadRange(dag::ResourceId resource, uint64_t offset, uint64_t size, void* dst) override;
 
     nlohmann::json Describe();

@@ -275,6 +275,60 @@ Result<std::vector<DispatchableObject*>> PhysicalDevicesOf(DeviceData& d) {
     return pds;
 }
 
+Status CheckTarget(DeviceData& d, DispatchableObject* target) {
+    InstanceData& inst = *d.instance;
+    auto pd = static_cast<VkPhysicalDevice>(target->driver);
+    uint32_t n = 0;
+    inst.dispatch.EnumerateDeviceExtensionProperties(pd, nullptr, &n, nullptr);
+    std::vector<VkExtensionProperties> available(n);
+    inst.dispatch.EnumerateDeviceExtensionProperties(pd, nullptr, &n, available.data());
+    auto has = [&](const std::string& e) {
+        return std::any_of(available.begin(), available.end(),
+                           [&](const VkExtensionProperties& p) { return e == p.extensionName; });
+    };
+    for (const std::string& e : d.enabled_extensions) {
+        if (!has(e)) return Unsupported("the target device lacks the extension " + e + " the application enabled");
+    }
+    inst.dispatch.GetPhysicalDeviceQueueFamilyProperties(pd, &n, nullptr);
+    std::vector<VkQueueFamilyProperties> families(n);
+    inst.dispatch.GetPhysicalDeviceQueueFamilyProperties(pd, &n, families.data());
+    for (const DeviceQueueRequest& q : d.queues) {
+        if (q.family >= families.size() || families[q.family].queueCount < q.priorities.size()) {
+            return Unsupported("the target device has no queue family " + std::to_string(q.family) + " with " +
+                               std::to_string(q.priorities.size()) + " queues");
+        }
+    }
+    VkPhysicalDeviceFeatures have{};
+    inst.dispatch.GetPhysicalDeviceFeatures(pd, &have);
+    const auto* want_bits = reinterpret_cast<const VkBool32*>(&d.enabled_features);
+    const auto* have_bits = reinterpret_cast<const VkBool32*>(&have);
+    for (size_t i = 0; i < sizeof(VkPhysicalDeviceFeatures) / sizeof(VkBool32); ++i) {
+        if (want_bits[i] && !have_bits[i]) {
+            return Unsupported("the target device lacks a feature the application enabled (VkPhysicalDeviceFeatures member " +
+                               std::to_string(i) + ")");
+        }
+    }
+    VkPhysicalDeviceMemoryProperties memory{};
+    inst.dispatch.GetPhysicalDeviceMemoryProperties(pd, &memory);
+    for (const ObjectRef& r : d.objects.Snapshot()) {
+        if (r.type != VK_OBJECT_TYPE_DEVICE_MEMORY || r.dispatchable) continue;
+        auto* m = As<DeviceMemory>(r);
+        bool found = false;
+        for (uint32_t i = 0; i < memory.memoryTypeCount; ++i) {
+            found = found || (memory.memoryTypes[i].propertyFlags & m->properties) == m->properties;
+        }
+        if (!found) {
+            return Unsupported(Named("VkDeviceMemory", m->id) + ": the target device has no memory type with properties 0x" +
+                               fmt::format("{:x}", m->properties));
+        }
+        if (m->imported && m->app_maps.load() > 0 && !has(VK_EXT_EXTERNAL_MEMORY_HOST_EXTENSION_NAME)) {
+            return Unsupported(Named("VkDeviceMemory", m->id) +
+                               " is mapped by the application and the target device cannot import host memory");
+        }
+    }
+    return Status::Ok();
+}
+
 namespace {
 
 // Creates the driver device on `target` with what the application asked for.
@@ -282,18 +336,9 @@ Status CreateDriverDevice(DeviceData& d, DispatchableObject* target) {
     InstanceData& inst = *d.instance;
     auto pd = static_cast<VkPhysicalDevice>(target->driver);
     if (d.layer_create_device == nullptr) return Unsupported("the Vulkan loader gives layers no way to create a device again");
-    // Extensions must all exist on the target.
-    uint32_t n = 0;
-    inst.dispatch.EnumerateDeviceExtensionProperties(pd, nullptr, &n, nullptr);
-    std::vector<VkExtensionProperties> available(n);
-    inst.dispatch.EnumerateDeviceExtensionProperties(pd, nullptr, &n, available.data());
+    GPUCR_RETURN_IF_ERROR(CheckTarget(d, target));
     std::vector<const char*> exts;
-    for (const std::string& e : d.enabled_extensions) {
-        bool found = std::any_of(available.begin(), available.end(),
-                                 [&](const VkExtensionProperties& p) { return e == p.extensionName; });
-        if (!found) return Unsupported("the target device lacks the extension " + e + " the application enabled");
-        exts.push_back(e.c_str());
-    }
+    for (const std::string& e : d.enabled_extensions) exts.push_back(e.c_str());
     std::vector<VkDeviceQueueCreateInfo> queues;
     for (const DeviceQueueRequest& q : d.queues) {
         queues.push_back({VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, nullptr, q.flags, q.family,

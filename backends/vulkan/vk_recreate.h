@@ -45,6 +45,10 @@ struct RecreateResult {
 // torn down.
 Result<RecreateResult> Recreate(DeviceData& device, DispatchableObject* target);
 
+// Whether the device's objects can be created on `target`: the application's extensions,
+// features, queues and memory properties all exist there. Checked before anything is destroyed.
+Status CheckTarget(DeviceData& device, DispatchableObject* target);
+
 // The physical device wrappers of the device's instance, in enumeration order.
 Result<std::vector<DispatchableObject*>> PhysicalDevicesOf(DeviceData& device);
 

@@ -46,7 +46,19 @@ Result<nlohmann::json> VulkanCheckpoint::Suspend(image::ImageWriter& writer, con
         std::lock_guard lock(mu_);
         devices = devices_;
     }
-    for (DeviceData* d : devices) GPUCR_RETURN_IF_ERROR(CheckRecreatable(*d));
+    for (DeviceData* d : devices) {
+        GPUCR_RETURN_IF_ERROR(CheckRecreatable(*d));
+        // A migration: the target must fit before anything is destroyed.
+        if (request.contains("device") && request["device"].is_number_integer()) {
+            GPUCR_ASSIGN_OR_RETURN(std::vector<DispatchableObject*> pds, PhysicalDevicesOf(*d));
+            const int64_t n = request["device"].get<int64_t>();
+            if (n < 0 || n >= static_cast<int64_t>(pds.size())) {
+                return InvalidArgument("no Vulkan device " + std::to_string(n) + " (the process sees " +
+                                       std::to_string(pds.size()) + ")");
+            }
+            GPUCR_RETURN_IF_ERROR(CheckTarget(*d, pds[n]));
+        }
+    }
 
     const int64_t t0 = restore::MonotonicNs();
     GateOwner owner;
@@ -63,6 +75,8 @@ Result<nlohmann::json> VulkanCheckpoint::Suspend(image::ImageWriter& writer, con
     };
     nlohmann::json dump_request = request;
     dump_request["mode"] = mode;
+    // The application is about to stop anyway: the pre-copy runs at full priority unless asked.
+    if (!dump_request.contains("background")) dump_request["background"] = "normal";
     GPUCR_ASSIGN_OR_RETURN(engine::DumpOptions options, engine::ParseDumpOptions(dump_request));
     if (mode == "stop") {
         GPUCR_RETURN_IF_ERROR(close());

@@ -220,7 +220,7 @@ VkResult ReplayCommandBuffer(CommandBuffer& cb) {
     VkCommandBufferBeginInfo plain{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     const VkCommandBufferBeginInfo* begin = log->begin_info() != nullptr ? log->begin_info() : &plain;
     if (VkResult r = entry::vkBeginCommandBuffer(app, begin); r != VK_SUCCESS) return r;
-    for (const LoggedCommand& c : log->commands()) if (std::getenv("GPUCR_MUT") == nullptr) c.replay(app, c.args);
+    for (const LoggedCommand& c : log->commands()) c.replay(app, c.args);
     if (log->state() == CommandBufferState::kExecutable) return entry::vkEndCommandBuffer(app);
     return VK_SUCCESS;
 }

@@ -45,17 +45,18 @@ VkResult WaitInSlices(uint64_t timeout_ns, Wait wait) {
 }  // namespace
 
 VKAPI_ATTR VkResult VKAPI_CALL Override_vkWaitForFences(VkDevice device, uint32_t fenceCount, const VkFence* pFences,
-                                                       VkBool32 waitAll, uint64_t timeout) {
+                                                        VkBool32 waitAll, uint64_t timeout) {
     return WaitInSlices(timeout, [&](uint64_t slice) {
         DeviceData* d = DeviceDataOf(device);
         Arena a;
-        return d->dispatch.WaitForFences(Unwrap(device), fenceCount, UnwrapArray(a, pFences, fenceCount), waitAll, slice);
+        return d->dispatch.WaitForFences(Unwrap(device), fenceCount, UnwrapArray(a, pFences, fenceCount), waitAll,
+                                         slice);
     });
 }
 
 // Also vkWaitSemaphoresKHR (hooks on a command apply to its aliases).
 VKAPI_ATTR VkResult VKAPI_CALL Override_vkWaitSemaphores(VkDevice device, const VkSemaphoreWaitInfo* pWaitInfo,
-                                                        uint64_t timeout) {
+                                                         uint64_t timeout) {
     return WaitInSlices(timeout, [&](uint64_t slice) {
         DeviceData* d = DeviceDataOf(device);
         auto wait = d->dispatch.WaitSemaphores != nullptr ? d->dispatch.WaitSemaphores : d->dispatch.WaitSemaphoresKHR;

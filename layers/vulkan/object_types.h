@@ -149,6 +149,7 @@ struct Queue : DispatchableObject {
     uint32_t index = 0;
     VkDeviceQueueCreateFlags flags = 0;
     std::atomic<uint64_t> last_submitted{0};  // seq of the last submission handed to the driver
+    std::atomic<uint64_t> completed{0};       // a seq known complete (no driver call needed below it)
     uint64_t next_seq = 0;                    // the application synchronises a queue externally
     VkSemaphore timeline = VK_NULL_HANDLE;    // driver timeline semaphore signalled with each seq
     std::mutex submit_mu;                     // the layer's own copies share the queue with the application

@@ -71,8 +71,7 @@ Result<json> Describe(int pid) {
 
 void PrintTable(const std::vector<Row>& rows) {
     constexpr const char* kFormat = "{:>8}  {:<20}  {:<14}  {:<24}  {:>8}  {:>10}  {}\n";
-    std::string out =
-        fmt::format(kFormat, "PID", "EXE", "APIS", "DEVICES", "OBJECTS", "BYTES", "STATE");
+    std::string out = fmt::format(kFormat, "PID", "EXE", "APIS", "DEVICES", "OBJECTS", "BYTES", "STATE");
     for (const Row& r : rows) {
         out += fmt::format(kFormat, r.pid, r.exe, r.apis, r.devices, r.objects, r.bytes, r.state);
     }

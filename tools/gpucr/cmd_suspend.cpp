@@ -61,9 +61,7 @@ std::string Bytes(const json& stats, const char* key) {
     return it != stats.end() && it->is_number_unsigned() ? FormatBytes(it->get<uint64_t>()) : "-";
 }
 
-json Field(const json& j, const char* key) {
-    return j.is_object() && j.contains(key) ? j[key] : json::object();
-}
+json Field(const json& j, const char* key) { return j.is_object() && j.contains(key) ? j[key] : json::object(); }
 
 std::string DeviceText(const json& device) {
     return device.is_number_integer() ? std::to_string(device.get<int>()) : "original";
@@ -174,11 +172,12 @@ std::string ResumeSummary(const json& result) {
 std::string MigrateSummary(const json& result) {
     const json stats = Field(result, "stats");
     json resumed = {{"apis", result.value("apis", json::array())}, {"stats", Field(stats, "resume")}};
-    return fmt::format("migrate: to device {}\n  image: {}\n  mode: {}\n  loading: {}\n  suspend:\n{}  resume:\n{}"
-                       "  wall: {}\n",
-                       DeviceText(result.value("device", json())), result.value("image", std::string("(in memory)")),
-                       result.value("mode", std::string("?")), result.value("eager", false) ? "eager" : "lazy",
-                       SuspendLines(Field(stats, "suspend"), "    "), ResumeLines(resumed, "    "), Ms(stats, "wall_ms"));
+    return fmt::format(
+        "migrate: to device {}\n  image: {}\n  mode: {}\n  loading: {}\n  suspend:\n{}  resume:\n{}"
+        "  wall: {}\n",
+        DeviceText(result.value("device", json())), result.value("image", std::string("(in memory)")),
+        result.value("mode", std::string("?")), result.value("eager", false) ? "eager" : "lazy",
+        SuspendLines(Field(stats, "suspend"), "    "), ResumeLines(resumed, "    "), Ms(stats, "wall_ms"));
 }
 
 void AddSuspendCommands(CLI::App& app, int* exit_code) {

@@ -38,7 +38,9 @@ class LogGen:
         if name in self.kind_memo:
             return self.kind_memo[name]
         if name in stack:
-            return "fixup"  # a cycle through pointers: the functions exist once the outer call finishes
+            # A cycle through pointers: assume copyable; were the outer struct not, the functions that
+            # refer to it would not compile (a build error, never a wrong copy).
+            return "fixup"
         if name in self.rules["log_plain_unions"]:
             self.kind_memo[name] = "plain"
             return "plain"
@@ -119,7 +121,7 @@ class LogGen:
         n = self.length(m, sname, params)
         if n is None:
             return None
-        stride = getattr(m, "stride", None)
+        stride = m.stride
         if m.type == "void":
             return "c.CopyBytes(%s, %s)" % (value, n)
         if stride:

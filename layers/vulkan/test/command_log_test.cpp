@@ -251,8 +251,8 @@ TEST_F(CommandLogTest, ReplayGivesTheSameResults) {
     init();
     ASSERT_EQ(api_.replay(device_, cb), VK_SUCCESS);
     EXPECT_EQ(api_.cb_state(cb), 2);
-    EXPECT_EQ(Logged(cb), 9u);              // nothing appended while replaying
-    EXPECT_EQ(Recorded(cb), recorded);      // the hooks rebuilt what the DAG needs
+    EXPECT_EQ(Logged(cb), 9u);          // nothing appended while replaying
+    EXPECT_EQ(Recorded(cb), recorded);  // the hooks rebuilt what the DAG needs
     Submit(cb);
     for (int i = 0; i < 4; ++i) EXPECT_EQ(Contents(bufs[i]), expected[i]) << "buffer " << i;
 
@@ -267,7 +267,8 @@ TEST_F(CommandLogTest, ReplayGivesTheSameResults) {
 // vkCmdPushDescriptorSetKHR: an array of VkWriteDescriptorSet with pointers inside, one of them
 // garbage (ignored for the descriptor type) that the copy must not read.
 TEST_F(CommandLogTest, PushDescriptorsReplay) {
-    auto push = reinterpret_cast<PFN_vkCmdPushDescriptorSetKHR>(vkGetDeviceProcAddr(device_, "vkCmdPushDescriptorSetKHR"));
+    auto push =
+        reinterpret_cast<PFN_vkCmdPushDescriptorSetKHR>(vkGetDeviceProcAddr(device_, "vkCmdPushDescriptorSetKHR"));
     ASSERT_NE(push, nullptr);
     MakeCompute(true);
     HostBuffer bufs[3] = {MakeBuffer(kN * 4, false, kUsage), MakeBuffer(kN * 4, false, kUsage),
@@ -355,8 +356,8 @@ TEST_F(CommandLogTest, UnreplayableCommandIsNamed) {
                           MakeBuffer(kN * 4, false, kUsage)};
     VkDescriptorUpdateTemplateEntry entries[3];
     for (uint32_t i = 0; i < 3; ++i) {
-        entries[i] = {i, 0, 1, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, i * sizeof(VkDescriptorBufferInfo),
-                      sizeof(VkDescriptorBufferInfo)};
+        const size_t stride = sizeof(VkDescriptorBufferInfo);
+        entries[i] = {i, 0, 1, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, i * stride, stride};
     }
     VkDescriptorUpdateTemplateCreateInfo tci{VK_STRUCTURE_TYPE_DESCRIPTOR_UPDATE_TEMPLATE_CREATE_INFO};
     tci.descriptorUpdateEntryCount = 3;

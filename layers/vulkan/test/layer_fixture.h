@@ -20,7 +20,6 @@
 
 namespace gpucr_test {
 
-
 struct TestApi {
     int (*disabled)() = nullptr;
     int64_t (*object_count)(VkDevice) = nullptr;
