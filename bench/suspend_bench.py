@@ -2,7 +2,8 @@
 """gpucr benchmarks of suspend, resume and migrate on the built-in Vulkan device (lavapipe).
 
 Measures, in one run and on the same machine:
-  * resume of vk_serving at several weight sizes: time from the resume request to the first
+  * resume of vk_serving at several weight sizes, and of vk_manybuf beside an idle memory
+    object of those sizes (the steps touch 8 MiB): time from the resume request to the first
     completed step after it (the application's own next submission), to the hand-back (the
     application runs again) and to fully loaded, with on-demand loading (gpucr's default)
     against --eager (everything loaded before the application runs: the baseline), alternated;
@@ -67,8 +68,12 @@ class SuspendBench(Bench):
             proc.kill()
             proc.communicate()
 
-    def resume_runs(self, mib):
-        proc = self.start("vk_serving", ["--mib", str(mib), "--steps", "10000000", "--step-ms", "2"])
+    def resume_runs(self, mib, workload="serving"):
+        if workload == "serving":
+            proc = self.start("vk_serving", ["--mib", str(mib), "--steps", "10000000", "--step-ms", "2"])
+        else:  # 8 MiB the steps use, and `mib` MiB they never touch
+            proc = self.start("vk_manybuf", ["--mib", "8", "--buffers", "16", "--idle-mib", str(mib),
+                                             "--steps", "10000000", "--step-ms", "2"])
         runs = []
         for rep in range(self.a.repeat):
             order = ["ondemand", "eager"] if rep % 2 == 0 else ["eager", "ondemand"]
@@ -78,7 +83,8 @@ class SuspendBench(Bench):
                 s = self.gp("suspend", str(proc.pid), "-D", image)
                 image_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(image) for f in fs)
                 r = self.gp("resume", str(proc.pid), *(["--eager"] if mode == "eager" else []))
-                runs.append({"mib": mib, "mode": mode, "suspend": s, "resume": r, "image_bytes": image_bytes})
+                runs.append({"workload": workload, "mib": mib, "mode": mode, "suspend": s, "resume": r,
+                             "image_bytes": image_bytes})
                 shutil.rmtree(image, ignore_errors=True)
                 time.sleep(0.3)
         self.finish(proc)
@@ -117,31 +123,36 @@ def fmt(v, digits=1):
     return "-" if v is None else f"{v:.{digits}f}"
 
 
-def report(results, a):
-    lines = []
-    lines.append(f"Machine: {platform.node()}, {os.cpu_count()} CPUs; date {results['date']}; "
-                 f"command: `python3 bench/suspend_bench.py --build {a.build} --sizes {a.sizes} --repeat {a.repeat}`")
-    lines.append("")
-    lines.append("Resume of vk_serving (median of the runs; times from the resume request, verify included):")
-    lines.append("")
-    lines.append("| weights MiB | loading | verify ms | hand-back ms | first step done ms | fully loaded ms | "
-                 "waits | waited ms (max) | suspend wall ms |")
-    lines.append("|---|---|---|---|---|---|---|---|---|")
-    for mib in sorted({r["mib"] for r in results["resume"]}):
+def resume_table(results, workload, title):
+    lines = [title + " (median of the runs; times from the resume request, verification of the image included):", "",
+             "| MiB | loading | verify ms | hand-back ms | first step done ms | of which after hand-back | "
+             "fully loaded ms | waits | longest wait ms | suspend wall ms |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    runs = [r for r in results["resume"] if r.get("workload", "serving") == workload]
+    for mib in sorted({r["mib"] for r in runs}):
         for mode in ("ondemand", "eager"):
-            rs = [r for r in results["resume"] if r["mib"] == mib and r["mode"] == mode]
+            rs = [r for r in runs if r["mib"] == mib and r["mode"] == mode]
             st = [provider_stats(r["resume"]) for r in rs]
-            lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
                 mib, mode, fmt(med([s.get("verify_ms") for s in st])), fmt(med([s.get("handback_ms") for s in st])),
-                fmt(med([s.get("first_op_ms") for s in st])), fmt(med([s.get("loaded_ms") for s in st])),
+                fmt(med([s.get("first_op_ms") for s in st])), fmt(med([s.get("first_op_after_handback_ms") for s in st])),
+                fmt(med([s.get("loaded_ms") for s in st])),
                 fmt(med([s.get("waits") for s in st]), 0), fmt(med([s.get("wait_ms_max") for s in st])),
                 fmt(med([r["suspend"].get("stats", {}).get("wall_ms") for r in rs]))))
-    lines.append("")
-    lines.append("Migrate round trip (gpucr migrate --device 0, in-memory image; median):")
-    lines.append("")
-    lines.append("| example | MiB | client wall ms | suspend wall ms | first step done ms (from the resume) | "
-                 "fully loaded ms |")
-    lines.append("|---|---|---|---|---|---|")
+    return lines + [""]
+
+
+def report(results, a):
+    lines = [f"Machine: {results['machine']}, {os.cpu_count()} CPUs; date {results['date']}; command: "
+             f"`python3 bench/suspend_bench.py --build {a.build} --sizes {a.sizes} --repeat {a.repeat} "
+             f"--migrate-mib {a.migrate_mib}`", ""]
+    titles = {"serving": "Resume of vk_serving (weights of the given size; every step reads words spread over all of them)",
+              "idle": "Resume of vk_manybuf whose steps touch 8 MiB, beside an idle memory object of the given size"}
+    for workload in ("serving", "idle"):
+        lines += resume_table(results, workload, titles[workload])
+    lines += ["Migrate round trip (gpucr migrate --device 0, image in memory; median; times from the migrate request):", "",
+              "| example | MiB | client wall ms | suspend wall ms | first step done ms | fully loaded ms |",
+              "|---|---|---|---|---|---|"]
     for ex in sorted({r["example"] for r in results["migrate"]}):
         rs = [r for r in results["migrate"] if r["example"] == ex]
         st = [provider_stats(r["migrate"]) for r in rs]
@@ -167,7 +178,8 @@ def main():
                "resume": [], "migrate": []}
     try:
         for mib in [int(s) for s in a.sizes.split(",") if s]:
-            results["resume"] += b.resume_runs(mib)
+            results["resume"] += b.resume_runs(mib, "serving")
+            results["resume"] += b.resume_runs(mib, "idle")
         for ex in ("vk_stencil", "vk_serving", "vk_manybuf"):
             results["migrate"] += b.migrate_runs(ex, a.migrate_mib)
     finally:

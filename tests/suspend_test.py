@@ -4,11 +4,13 @@ Scenarios (--scenario):
   cycle     suspend mid-run (the image must equal the CPU reference at the moment of suspension),
             resume with on-demand loading; final checksum equals an uninterrupted run
   eager     the same with resume --eager (the baseline)
-  migrate   gpucr migrate --device 0 mid-run (everything destroyed and created again)
+  migrate   gpucr migrate --device N mid-run (everything destroyed and created again; N=0 by
+            default, else to N and back to 0)
   cycles    several suspend/resume and migrate rounds in one run
   damaged   resume from an image with an altered chunk is refused before anything is touched,
             the process stays suspended, and resumes from the repaired image
-  errors    resume of a process that is not suspended, suspend of one already suspended
+  errors    resume of a process that is not suspended, suspend of one already suspended, dump of a
+            suspended process, resume or migrate to a device that does not exist
   ondemand  vk_manybuf with a large idle memory object: the first operation after the resume
             does not wait for it, and it is loaded intact in the background
 
@@ -136,10 +138,15 @@ class SuspendTest(unittest.TestCase):
         mib, steps, step_ms, extra = PARAMS[example]
         want = lib.reference_checksum(self.tools, example, mib, steps, extra)
         self.start(example, mib, steps, step_ms, extra)
-        r = self.gpucr("migrate", str(self.app.pid), "--device", "0", "--json")
+        r = self.gpucr("migrate", str(self.app.pid), "--device", str(ARGS.device), "--json")
         st = resume_stats(json.loads(r.stdout))
         self.assertGreater(st["objects_created"], 0)
+        self.assertEqual(st["device"], ARGS.device)
         self.assertFalse(self.suspended())
+        if ARGS.device != 0:  # and back
+            time.sleep(0.2)
+            r = self.gpucr("migrate", str(self.app.pid), "--device", "0", "--json")
+            self.assertEqual(resume_stats(json.loads(r.stdout))["device"], 0)
         leftovers = glob.glob(f"/dev/shm/gpucr-migrate-{self.app.pid}-*")
         self.assertEqual(leftovers, [], "migrate left its in-memory image behind")
         self.finish(want)
@@ -209,6 +216,12 @@ class SuspendTest(unittest.TestCase):
         self.assertIn("no Vulkan device 7", r.stderr)
         self.assertTrue(self.suspended())
         self.resume()
+        # A migration to a device that does not exist is refused before anything is touched.
+        r = self.gpucr("migrate", str(self.app.pid), "--device", "7", ok=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no Vulkan device 7", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1)
+        self.assertFalse(self.suspended())
         self.finish(want)
 
     def scenario_ondemand(self):
@@ -247,6 +260,7 @@ def main():
     p.add_argument("--capture", default="", help="GPUCR_VK_CAPTURE for the application (copy: device path)")
     p.add_argument("--delay", type=float, default=0.25, help="seconds after the steps start")
     p.add_argument("--idle-mib", type=int, default=256)
+    p.add_argument("--device", type=int, default=0, help="migrate: the target device (and back to 0)")
     ARGS, rest = p.parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 

@@ -14,6 +14,7 @@ sed 's|"library_path": ".*"|"library_path": "./libVkLayer_gpucr.so"|' build/laye
   > .dev/build/layers/vulkan/VkLayer_gpucr.json
 cp -L /lib/x86_64-linux-gnu/libfmt.so.9 /lib/x86_64-linux-gnu/libspdlog.so.1.10 /lib/x86_64-linux-gnu/libxxhash.so.0 .dev/lib/
 cp bench/device/vulkan_nvidia.sh .dev/run.sh
+cp bench/device/suspend_nvidia.sh .dev/suspend_nvidia.sh
 mkdir -p .gl /tmp/amd64/partial
 o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
 apt-get $o update -qq
