@@ -57,6 +57,13 @@ struct Provider {
                                          const nlohmann::json& request, const ProgressFn&)>
         resume;
     std::function<bool()> suspended;  // true while suspended
+    // Two-phase suspend (optional, both or neither): with them, `suspend` captures and holds the
+    // application (its API calls wait) but releases nothing; once the agent has committed the
+    // image it calls `release` (destroy every driver object; returns stats), or `cancel` when
+    // the image could not be written (the application continues as before). Without them,
+    // `suspend` releases at once and a failed commit loses the state.
+    std::function<Result<nlohmann::json>()> release;
+    std::function<void()> cancel;
 };
 
 // Registers a provider and starts the agent thread on first call (idempotent, thread-safe,

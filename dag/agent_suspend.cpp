@@ -7,6 +7,7 @@
 // another device if asked. migrate is a suspend into a temporary in-memory image followed by a
 // resume on another device, falling back to the original device when that fails.
 #include <stdlib.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -167,6 +168,19 @@ json SuspendManifest(const std::string& mode, const std::vector<Provider>& apis,
     return manifest;
 }
 
+bool TwoPhase(const Provider& p) { return p.release && p.cancel; }
+
+// Lets held applications continue (two-phase providers whose image will not be committed).
+void CancelAll(const std::vector<Provider>& providers) {
+    for (const Provider& p : providers) {
+        try {
+            p.cancel();
+        } catch (const std::exception& e) {
+            GPUCR_LOG_ERROR("agent", "{}: cancelling the suspend failed: {}", p.api, e.what());
+        }
+    }
+}
+
 // After `refusal` by a later API: brings back the APIs in `done` and removes their image. Returns
 // the error to report; when they cannot be brought back, the image stays, remembered.
 Status UndoPartialSuspend(const Status& refusal, const std::vector<Provider>& done, image::ImageWriter& writer,
@@ -212,6 +226,11 @@ Result<json> SuspendInto(const SuspendArgs& args, bool temporary, const std::vec
                 writer->Abort();
                 return section.status();
             }
+            if (std::all_of(done.begin(), done.end(), TwoPhase)) {
+                CancelAll(done);
+                writer->Abort();
+                return section.status();
+            }
             return UndoPartialSuspend(section.status(), done, *writer,
                                       SuspendManifest(args.mode, done, sections, *writer, start, record.id), record,
                                       existed, progress);
@@ -220,6 +239,13 @@ Result<json> SuspendInto(const SuspendArgs& args, bool temporary, const std::vec
         done.push_back(p);
     }
     Status committed = writer->Commit(SuspendManifest(args.mode, selected, sections, *writer, start, record.id));
+    if (!committed.ok() && std::all_of(selected.begin(), selected.end(), TwoPhase)) {
+        // Nothing was released yet: the application simply continues.
+        CancelAll(selected);
+        writer->Abort();
+        return Status(committed.code(), "suspend: writing the image failed: " + committed.message() +
+                                            "; the process continues as before");
+    }
     if (!committed.ok()) {
         // The APIs have released their objects and their image is lost: nothing can resume them.
         GPUCR_LOG_ERROR("agent", "suspend: image {} lost after the APIs released their objects: {}", args.dir,
@@ -228,10 +254,20 @@ Result<json> SuspendInto(const SuspendArgs& args, bool temporary, const std::vec
                                             committed.message() + "; the process cannot resume");
     }
     RememberSuspend(record);
-    return json{{"image", writer->target_dir()},
-                {"mode", args.mode},
-                {"apis", ApiNames(selected)},
-                {"stats", MakeStats(MsSince(start), *writer, sections)}};
+    // Only now, with the image safe, do two-phase APIs let their objects go.
+    json released = json::object();
+    for (const Provider& p : selected) {
+        if (!TwoPhase(p)) continue;
+        Result<json> r = CallProvider(p, "release", [&] { return p.release(); });
+        if (!r.ok()) {
+            return Status(r.status().code(), "suspend: " + r.status().message() + "; the process is suspended (image " +
+                                                 args.dir + ")");
+        }
+        released[p.api] = std::move(r).value();
+    }
+    json stats = MakeStats(MsSince(start), *writer, sections);
+    if (!released.empty()) stats["release"] = std::move(released);
+    return json{{"image", writer->target_dir()}, {"mode", args.mode}, {"apis", ApiNames(selected)}, {"stats", stats}};
 }
 
 // The image must be a suspend image of this process, of its current suspend when one is known.
@@ -330,13 +366,34 @@ void Forget(const std::optional<SuspendRecord>& record) {
     }
 }
 
-// A fresh directory for a migrate's image, in memory (/dev/shm) when possible, removed when
+// Bytes free for an unprivileged writer under `dir`, 0 when unknown.
+uint64_t FreeBytes(const std::string& dir) {
+    struct statvfs st {};
+    if (::statvfs(dir.c_str(), &st) != 0) return 0;
+    return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+// What the providers say the process holds (their describe "bytes").
+uint64_t StateBytes(const std::vector<Provider>& providers) {
+    uint64_t bytes = 0;
+    for (const Provider& p : providers) {
+        try {
+            if (p.describe) bytes += p.describe().value("bytes", uint64_t{0});
+        } catch (...) {
+        }
+    }
+    return bytes;
+}
+
+// A fresh directory for a migrate's image, in memory (/dev/shm) when it has room for `need`
+// bytes (a container's /dev/shm is often 64 MiB), else in the runtime directory; removed when
 // this goes out of scope unless kept.
 class TempImageDir {
 public:
-    static Result<std::unique_ptr<TempImageDir>> Create() {
+    static Result<std::unique_ptr<TempImageDir>> Create(uint64_t need) {
         std::string name = "/gpucr-migrate-" + std::to_string(::getpid()) + "-XXXXXX";
-        std::vector<std::string> parents = {"/dev/shm"};
+        std::vector<std::string> parents;
+        if (FreeBytes("/dev/shm") > need + need / 8 + (64ull << 20)) parents.push_back("/dev/shm");
         if (Result<std::string> rt = RuntimeDir(); rt.ok()) parents.push_back(*rt);
         for (const std::string& parent : parents) {
             std::string path = parent + name;
@@ -411,7 +468,7 @@ Result<json> Migrate(const json& request, const std::vector<Provider>& providers
     bool given_dir = !sargs.dir.empty();
     std::unique_ptr<TempImageDir> temp;
     if (!given_dir) {
-        GPUCR_ASSIGN_OR_RETURN(temp, TempImageDir::Create());
+        GPUCR_ASSIGN_OR_RETURN(temp, TempImageDir::Create(StateBytes(selected)));
         sargs.dir = temp->path();
     }
     ProgressThrottle throttle(emit);

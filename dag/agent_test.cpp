@@ -632,6 +632,63 @@ TEST_F(AgentTest, SecondApiRefusingToSuspendBringsTheFirstBack) {
     EXPECT_FALSE(internal::RememberedSuspend().has_value());
 }
 
+std::atomic<int> g_released{0};
+std::atomic<int> g_cancelled{0};
+
+// A two-phase provider: suspend holds, release lets go after the commit, cancel before it.
+Provider TwoPhaseProvider(bool break_commit) {
+    Provider p = TestProvider();
+    g_released = 0;
+    g_cancelled = 0;
+    p.suspend = [break_commit](image::ImageWriter& w, const json& req, const ProgressFn& progress) -> Result<json> {
+        GPUCR_ASSIGN_OR_RETURN(json section, TestDump(w, req, progress));
+        if (break_commit) {  // the image's working directory vanishes: the commit fails
+            std::error_code ec;
+            fs::remove_all(w.target_dir() + ".partial-" + std::to_string(::getpid()), ec);
+        }
+        return section;
+    };
+    p.release = []() -> Result<json> {
+        ++g_released;
+        g_suspended = true;
+        return json{{"objects_destroyed", 3}};
+    };
+    p.cancel = [] { ++g_cancelled; };
+    return p;
+}
+
+TEST_F(AgentTest, TwoPhaseSuspendReleasesOnlyAfterTheCommit) {
+    std::string dir = g_root + "/susp-two-phase";
+    Provider p = TwoPhaseProvider(false);
+    p.release = [dir]() -> Result<json> {
+        EXPECT_TRUE(fs::exists(dir + "/COMPLETE")) << "released before the image was committed";
+        ++g_released;
+        g_suspended = true;
+        return json{{"objects_destroyed", 3}};
+    };
+    Result<json> r = Handle({{"cmd", "suspend"}, {"dir", dir}}, {p});
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(g_released, 1);
+    EXPECT_EQ(g_cancelled, 0);
+    EXPECT_EQ((*r)["stats"]["release"]["vulkan"]["objects_destroyed"], 3);
+    Result<json> back = Handle({{"cmd", "resume"}}, {p});
+    ASSERT_TRUE(back.ok()) << back.status().message();
+    EXPECT_FALSE(g_suspended);
+}
+
+TEST_F(AgentTest, TwoPhaseSuspendWhoseImageCannotBeWrittenLetsTheApplicationGoOn) {
+    std::string dir = g_root + "/susp-two-phase-broken";
+    Result<json> r = Handle({{"cmd", "suspend"}, {"dir", dir}}, {TwoPhaseProvider(true)});
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("the process continues as before"), std::string::npos)
+        << r.status().message();
+    EXPECT_EQ(g_cancelled, 1);
+    EXPECT_EQ(g_released, 0);
+    EXPECT_FALSE(g_suspended);
+    EXPECT_FALSE(fs::exists(dir + "/COMPLETE"));
+    EXPECT_FALSE(internal::RememberedSuspend().has_value());
+}
+
 TEST(AgentDirTest, CreatesPrivateDir) {
     char tmpl[] = "/tmp/gpucr-agent-dir-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);

@@ -52,6 +52,8 @@ VulkanCheckpoint::VulkanCheckpoint() : engine_(dag_, *this) {
     p.resume = [this](const image::ImageReader& r, const nlohmann::json& section, const nlohmann::json& req,
                       const agent::ProgressFn& progress) { return Resume(r, section, req, progress); };
     p.suspended = [this] { return suspended(); };
+    p.release = [this] { return Release(); };
+    p.cancel = [this] { CancelSuspend(); };
     agent::RegisterProvider(std::move(p));
 }
 

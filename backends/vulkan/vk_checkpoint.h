@@ -70,6 +70,10 @@ public:
                                    const agent::ProgressFn& progress);
     Result<nlohmann::json> Resume(const image::ImageReader& reader, const nlohmann::json& section,
                                   const nlohmann::json& request, const agent::ProgressFn& progress);
+    // Two-phase suspend: Suspend() leaves the application held; Release() destroys the driver
+    // objects once the image is committed, CancelSuspend() lets the application go on instead.
+    Result<nlohmann::json> Release();
+    void CancelSuspend() noexcept;
     bool suspended() const { return suspended_.load(); }
     // Before an operation after a resume: waits until the contents it touches are loaded.
     void EnsureLoaded(std::span<const dag::ResourceId> ids) noexcept;
@@ -91,6 +95,8 @@ private:
     void WatchFirstOp(Queue* queue, uint64_t seq) noexcept;
 
     std::atomic<bool> suspended_{false};
+    bool held_ = false;                                // suspended into an image not yet committed
+    int64_t held_since_ns_ = 0;
     std::atomic<restore::Loader*> loader_{nullptr};   // set while contents load after a resume
     std::unique_ptr<restore::Loader> loader_owner_;    // kept until the next suspend
     std::set<uint64_t> released_;                      // memory whose contents come from the image

@@ -35,7 +35,7 @@ double MsSince(int64_t t0_ns) { return (restore::MonotonicNs() - t0_ns) / 1e6; }
 
 Result<nlohmann::json> VulkanCheckpoint::Suspend(image::ImageWriter& writer, const nlohmann::json& request,
                                                  const agent::ProgressFn& progress) {
-    if (suspended_.load()) return FailedPrecondition("the process is already suspended");
+    if (suspended_.load() || held_) return FailedPrecondition("the process is already suspended");
     const std::string mode = request.value("mode", std::string("dirty"));
     if (mode != "dirty" && mode != "stop") {
         return InvalidArgument("suspend mode must be dirty or stop (a cow cut shows an earlier moment than the stop)");
@@ -90,7 +90,23 @@ Result<nlohmann::json> VulkanCheckpoint::Suspend(image::ImageWriter& writer, con
     }
     if (!closed) return Internal("the dump finished without its final stop");  // not reached
 
-    // From here the application is held and the image is written: release the device.
+    // From here the application is held; the agent commits the image, then calls Release()
+    // (or Cancel() if the image could not be written).
+    held_ = true;
+    held_since_ns_ = t_closed;
+    nlohmann::json out = std::move(section).value();
+    out["suspend"] = {{"held_before_release_ms", MsSince(t_closed)}, {"capture_wall_ms", MsSince(t0)}};
+    return out;
+}
+
+Result<nlohmann::json> VulkanCheckpoint::Release() {
+    if (!held_) return FailedPrecondition("nothing to release: no suspend is holding the application");
+    GateOwner owner;
+    std::vector<DeviceData*> devices;
+    {
+        std::lock_guard lock(mu_);
+        devices = devices_;
+    }
     loader_owner_.reset();
     const int64_t t_teardown = restore::MonotonicNs();
     size_t objects = 0;
@@ -101,15 +117,20 @@ Result<nlohmann::json> VulkanCheckpoint::Suspend(image::ImageWriter& writer, con
         objects += t.objects;
         released_.insert(t.released.begin(), t.released.end());
     }
+    held_ = false;
     suspended_.store(true);
-    nlohmann::json out = std::move(section).value();
-    out["suspend"] = {{"objects_destroyed", objects},
-                      {"memory_released", released_.size()},
-                      {"teardown_ms", MsSince(t_teardown)},
-                      {"held_ms", MsSince(t_closed)},
-                      {"wall_ms", MsSince(t0)}};
     GPUCR_LOG_INFO("vk", "suspended: {} driver objects destroyed, {} memory objects released", objects, released_.size());
-    return out;
+    return nlohmann::json{{"objects_destroyed", objects},
+                          {"memory_released", released_.size()},
+                          {"teardown_ms", MsSince(t_teardown)},
+                          {"held_ms", MsSince(held_since_ns_)}};
+}
+
+void VulkanCheckpoint::CancelSuspend() noexcept {
+    if (!held_) return;
+    held_ = false;
+    Gate::Get().Open();
+    GPUCR_LOG_WARN("vk", "suspend cancelled: the application continues");
 }
 
 // One piece = one chunk of the resource's contents (pieces come in order).
