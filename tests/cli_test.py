@@ -211,7 +211,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual(agent.requests[0], {"cmd": "resume", "eager": False})
         self.assertIn("resume: /remembered/img\n", r.stdout)
         self.assertIn("  device: original\n", r.stdout)
-        self.assertIn("  loading: lazy\n", r.stdout)
+        self.assertIn("  loading: on demand\n", r.stdout)
         self.assertIn("  verify: 3.00 ms\n", r.stdout)
         self.assertIn("  vulkan:\n", r.stdout)
         self.assertIn("    hand-back: 4.25 ms\n", r.stdout)

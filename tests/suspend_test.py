@@ -68,6 +68,14 @@ class SuspendTest(unittest.TestCase):
         time.sleep(ARGS.delay)
         return self.app
 
+    def start_example(self, steps_factor=1):
+        """Starts --example with its parameters; returns the checksum of an uninterrupted run."""
+        mib, steps, step_ms, extra = PARAMS[ARGS.example]
+        steps *= steps_factor
+        want = lib.reference_checksum(self.tools, ARGS.example, mib, steps, extra)
+        self.start(ARGS.example, mib, steps, step_ms, extra)
+        return want
+
     def gpucr(self, *args, ok=True):
         r = lib.gpucr(self.tools, self.env, *args)
         if ok:
@@ -104,15 +112,13 @@ class SuspendTest(unittest.TestCase):
 
     # ---- scenarios ----
     def run_cycle(self, eager):
-        example = ARGS.example
-        mib, steps, step_ms, extra = PARAMS[example]
-        want = lib.reference_checksum(self.tools, example, mib, steps, extra)
-        self.start(example, mib, steps, step_ms, extra)
+        want = self.start_example()
+        mib, steps, _, extra = PARAMS[ARGS.example]
         image = os.path.join(self.tmp, "image")
         self.suspend(image)
         self.assert_held()
         # The image is the state at the moment of suspension, bit for bit.
-        gpu_steps = lib.compare_with_reference(self, self.tools, example, mib, image, self.tmp, extra)
+        gpu_steps = lib.compare_with_reference(self, self.tools, ARGS.example, mib, image, self.tmp, extra)
         self.assertGreater(gpu_steps, 0)
         self.assertLess(gpu_steps, steps)
         reply = self.resume(*(["--eager"] if eager else []))
@@ -134,10 +140,7 @@ class SuspendTest(unittest.TestCase):
         self.run_cycle(eager=True)
 
     def scenario_migrate(self):
-        example = ARGS.example
-        mib, steps, step_ms, extra = PARAMS[example]
-        want = lib.reference_checksum(self.tools, example, mib, steps, extra)
-        self.start(example, mib, steps, step_ms, extra)
+        want = self.start_example()
         r = self.gpucr("migrate", str(self.app.pid), "--device", str(ARGS.device), "--json")
         st = resume_stats(json.loads(r.stdout))
         self.assertGreater(st["objects_created"], 0)
@@ -152,11 +155,7 @@ class SuspendTest(unittest.TestCase):
         self.finish(want)
 
     def scenario_cycles(self):
-        example = ARGS.example
-        mib, steps, step_ms, extra = PARAMS[example]
-        steps *= 2
-        want = lib.reference_checksum(self.tools, example, mib, steps, extra)
-        self.start(example, mib, steps, step_ms, extra)
+        want = self.start_example(steps_factor=2)
         for i in range(3):
             self.suspend(os.path.join(self.tmp, f"image{i}"), *(["--mode", "stop"] if i == 1 else []))
             self.assertTrue(self.suspended())
@@ -168,10 +167,7 @@ class SuspendTest(unittest.TestCase):
         self.finish(want)
 
     def scenario_damaged(self):
-        example = ARGS.example
-        mib, steps, step_ms, extra = PARAMS[example]
-        want = lib.reference_checksum(self.tools, example, mib, steps, extra)
-        self.start(example, mib, steps, step_ms, extra)
+        want = self.start_example()
         image = os.path.join(self.tmp, "image")
         self.suspend(image)
         chunks = sorted(glob.glob(os.path.join(image, "chunks", "**", "*"), recursive=True),
@@ -196,10 +192,7 @@ class SuspendTest(unittest.TestCase):
         self.finish(want)
 
     def scenario_errors(self):
-        example = ARGS.example
-        mib, steps, step_ms, extra = PARAMS[example]
-        want = lib.reference_checksum(self.tools, example, mib, steps, extra)
-        self.start(example, mib, steps, step_ms, extra)
+        want = self.start_example()
         r = self.gpucr("resume", str(self.app.pid), ok=False)
         self.assertEqual(r.returncode, 1)
         self.assertIn("not suspended", r.stderr)

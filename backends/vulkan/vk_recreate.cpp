@@ -237,8 +237,17 @@ size_t DestroyDriverObjects(DeviceData& d, std::set<uint64_t>* released) {
     return n;
 }
 
-// Releases the current driver device; the anchor stays registered (see device_data.h).
+// Releases the current driver device and its queues; the anchor stays registered (see
+// device_data.h).
 void ReleaseDriverDevice(DeviceData& d) {
+    for (const ObjectRef& r : d.objects.Snapshot()) {
+        if (r.type == VK_OBJECT_TYPE_QUEUE && r.dispatchable) {
+            auto* q = static_cast<Queue*>(r.dispatchable_object());
+            d.objects.UpdateRetrieved(q->id, reinterpret_cast<uint64_t>(q->driver), 0);
+            q->driver = nullptr;
+        }
+    }
+    if (d.wrapper != nullptr) d.wrapper->driver = nullptr;
     if (d.driver == VK_NULL_HANDLE) return;
     if (d.driver != d.anchor && d.layer_destroy_device != nullptr) {
         d.layer_destroy_device(d.driver, nullptr, d.dispatch.DestroyDevice);
@@ -257,15 +266,7 @@ TeardownResult Teardown(DeviceData& d) {
     ForgetDeviceReader(d);
     SaveSyncState(d, ByType(d));
     out.objects = DestroyDriverObjects(d, &out.released);
-    for (const ObjectRef& r : d.objects.Snapshot()) {
-        if (r.type == VK_OBJECT_TYPE_QUEUE && r.dispatchable) {
-            auto* q = static_cast<Queue*>(r.dispatchable_object());
-            d.objects.UpdateRetrieved(q->id, reinterpret_cast<uint64_t>(q->driver), 0);
-            q->driver = nullptr;
-        }
-    }
     ReleaseDriverDevice(d);
-    if (d.wrapper != nullptr) d.wrapper->driver = nullptr;
     return out;
 }
 
@@ -759,15 +760,7 @@ Result<RecreateResult> Recreate(DeviceData& d, DispatchableObject* target) {
     Status s = Creator(d).Run(&out);
     if (!s.ok()) {
         DestroyDriverObjects(d, nullptr);
-        for (const ObjectRef& r : d.objects.Snapshot()) {
-            if (r.type == VK_OBJECT_TYPE_QUEUE && r.dispatchable) {
-                auto* q = static_cast<Queue*>(r.dispatchable_object());
-                d.objects.UpdateRetrieved(q->id, reinterpret_cast<uint64_t>(q->driver), 0);
-                q->driver = nullptr;
-            }
-        }
         ReleaseDriverDevice(d);
-        if (d.wrapper != nullptr) d.wrapper->driver = nullptr;
         return s;
     }
     return out;

@@ -165,7 +165,7 @@ std::string SuspendSummary(const json& result, int pid) {
 
 std::string ResumeSummary(const json& result) {
     return fmt::format("resume: {}\n  device: {}\n  loading: {}\n{}", result.value("image", std::string("?")),
-                       DeviceText(result.value("device", json())), result.value("eager", false) ? "eager" : "lazy",
+                       DeviceText(result.value("device", json())), result.value("eager", false) ? "eager" : "on demand",
                        ResumeLines(result, "  "));
 }
 
@@ -176,7 +176,7 @@ std::string MigrateSummary(const json& result) {
         "migrate: to device {}\n  image: {}\n  mode: {}\n  loading: {}\n  suspend:\n{}  resume:\n{}"
         "  wall: {}\n",
         DeviceText(result.value("device", json())), result.value("image", std::string("(in memory)")),
-        result.value("mode", std::string("?")), result.value("eager", false) ? "eager" : "lazy",
+        result.value("mode", std::string("?")), result.value("eager", false) ? "eager" : "on demand",
         SuspendLines(Field(stats, "suspend"), "    "), ResumeLines(resumed, "    "), Ms(stats, "wall_ms"));
 }
 
