@@ -102,13 +102,19 @@ class SuspendTest(unittest.TestCase):
         self.assertEqual(rc, 0, f"application failed after the resume: {err[-2000:]}")
         self.assertEqual(last, want, "final checksum differs from an uninterrupted run")
 
+    def cpu_ticks(self):
+        with open(f"/proc/{self.app.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+
     def assert_held(self):
-        """While suspended the application makes no progress: its stats file does not grow."""
-        size = os.path.getsize(self.app.stats) if os.path.exists(self.app.stats) else -1
+        """While suspended the application makes no progress: its threads wait at the gate."""
         self.assertTrue(self.suspended(), "gpucr ps does not show the process as suspended")
-        time.sleep(0.3)
+        before = self.cpu_ticks()
+        time.sleep(0.5)
         self.assertIsNone(self.app.proc.poll(), "the application exited while suspended")
-        self.assertEqual(os.path.getsize(self.app.stats) if os.path.exists(self.app.stats) else -1, size)
+        used = self.cpu_ticks() - before
+        self.assertLessEqual(used, 5, f"the suspended application used {used} ticks of CPU in 0.5 s")
 
     # ---- scenarios ----
     def run_cycle(self, eager):
