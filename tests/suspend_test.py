@@ -6,7 +6,8 @@ Scenarios (--scenario):
   eager     the same with resume --eager (the baseline)
   migrate   gpucr migrate --device N mid-run (everything destroyed and created again; N=0 by
             default, else to N and back to 0)
-  cycles    several suspend/resume and migrate rounds in one run
+  cycles    several suspend/resume and migrate rounds in one run, then a dump whose image must
+            equal the CPU reference at its cut
   damaged   resume from an image with an altered chunk is refused before anything is touched,
             the process stays suspended, and resumes from the repaired image
   errors    resume of a process that is not suspended, suspend of one already suspended, dump of a
@@ -170,6 +171,11 @@ class SuspendTest(unittest.TestCase):
             time.sleep(0.1)
             self.gpucr("migrate", str(self.app.pid), "--device", "0")
             time.sleep(0.1)
+        # A process that was suspended and migrated can be dumped again, and the image is right.
+        mib, _, _, extra = PARAMS[ARGS.example]
+        image = os.path.join(self.tmp, "dump")
+        self.gpucr("dump", str(self.app.pid), "-D", image, "--gpu-only", "--background", "normal")
+        lib.compare_with_reference(self, self.tools, ARGS.example, mib, image, self.tmp, extra)
         self.finish(want)
 
     def scenario_damaged(self):
