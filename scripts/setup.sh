@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential meson ninja-build pkg-config python3 git
   libvulkan-dev vulkan-tools mesa-vulkan-drivers glslang-tools spirv-headers
+  pocl-opencl-icd ocl-icd-opencl-dev opencl-headers clinfo
   nlohmann-json3-dev libxxhash-dev libzstd-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev googletest
 )

@@ -9,6 +9,7 @@ side of the protocol only. The real agent is tested by dag/agent_test and the in
 """
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -361,7 +362,42 @@ class CliTest(unittest.TestCase):
         self.assert_one_line_failure(self.gpucr("ps"), "expected 0700")
 
     def test_run_unsupported_api(self):
-        self.assert_one_line_failure(self.gpucr("run", "--api", "opencl", "--", "true"), "not supported yet")
+        self.assert_one_line_failure(self.gpucr("run", "--api", "cuda", "--", "true"), "not supported yet")
+
+    def opencl_vendor_dir(self):
+        vendors = os.path.normpath(os.path.join(os.path.dirname(os.path.realpath(GPUCR)), "..", "layers", "opencl",
+                                                "vendors"))
+        if not os.path.exists(os.path.join(vendors, "gpucr.icd")):
+            self.skipTest("OpenCL shim vendor file not built")
+        return vendors
+
+    def test_run_opencl_points_the_loader_at_the_shim(self):
+        vendors = self.opencl_vendor_dir()
+        self.env.pop("GPUCR_OPENCL_VENDORS", None)
+        self.env["OCL_ICD_VENDORS"] = "/opt/my/vendors"
+        show = 'echo "$OCL_ICD_VENDORS|$GPUCR_OPENCL_VENDORS|$VK_LOADER_LAYERS_ENABLE"'
+        r = self.gpucr("run", "--api", "opencl", "--", "sh", "-c", show)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip().split("|")[:2], [vendors, "/opt/my/vendors"])
+        # Both front-ends at once; the loader variable that pointed at gpucr is not passed on as the real vendors.
+        self.env["OCL_ICD_VENDORS"] = vendors
+        self.env.pop("VK_LOADER_LAYERS_ENABLE", None)
+        r = self.gpucr("run", "--api", "vulkan,opencl", "--", "sh", "-c", show)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip().split("|"), [vendors, "", "VK_LAYER_GPUCR_checkpoint"])
+
+    def test_run_opencl_program_goes_through_the_shim(self):
+        self.opencl_vendor_dir()
+        clinfo = shutil.which("clinfo")
+        if clinfo is None:
+            self.skipTest("clinfo not installed")
+        self.env.pop("OCL_ICD_VENDORS", None)
+        self.env["GPUCR_LOG"] = "info"
+        r = self.gpucr("run", "--api", "opencl", "--", clinfo, "-l")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        if "Platform #0" not in r.stdout:
+            self.skipTest("no OpenCL platform on this machine")
+        self.assertIn("wrapped by gpucr", r.stderr)
 
     def test_run_execs_with_layer_environment(self):
         layer_dir = os.path.normpath(os.path.join(os.path.dirname(os.path.realpath(GPUCR)), "..", "layers", "vulkan"))

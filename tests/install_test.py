@@ -1,5 +1,6 @@
-"""`meson install` puts the layer library, its manifest (pointing at the installed library)
-and the gpucr command where the Vulkan loader and users find them.
+"""`meson install` puts the layer library, its manifest (pointing at the installed library), the
+OpenCL shim and its gpucr.icd (naming the installed shim), and the gpucr command where the loaders and
+users find them.
 
   install_test.py BUILD_DIR PREFIX LIBDIR DATADIR
 """
@@ -22,7 +23,9 @@ def main():
         lib = os.path.join(prefix, libdir, "libVkLayer_gpucr.so")
         manifest = os.path.join(prefix, datadir, "vulkan", "explicit_layer.d", "VkLayer_gpucr.json")
         tool = os.path.join(prefix, "bin", "gpucr")
-        for p in (lib, manifest, tool):
+        cl_lib = os.path.join(prefix, libdir, "libgpucr_opencl.so")
+        cl_icd = os.path.join(prefix, datadir, "gpucr", "opencl", "vendors", "gpucr.icd")
+        for p in (lib, manifest, tool, cl_lib, cl_icd):
             if not os.path.isfile(root(p)):
                 print(f"not installed: {p}")
                 return 1
@@ -31,10 +34,15 @@ def main():
         if m["layer"]["name"] != "VK_LAYER_GPUCR_checkpoint" or m["layer"]["library_path"] != lib:
             print(f"manifest does not name the installed library: {m}")
             return 1
+        with open(root(cl_icd)) as f:
+            named = f.readline().strip()
+        if named != cl_lib:
+            print(f"gpucr.icd names {named!r}, not the installed shim {cl_lib}")
+            return 1
         if not os.access(root(tool), os.X_OK):
             print("gpucr is not executable")
             return 1
-    print("installed: layer, manifest, gpucr")
+    print("installed: layer, manifest, OpenCL shim, gpucr.icd, gpucr")
     return 0
 
 

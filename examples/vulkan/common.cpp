@@ -1,16 +1,8 @@
 #include "examples/vulkan/common.h"
 
-#include <unistd.h>
-
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <thread>
 
 namespace gpucr::examples {
 namespace {
@@ -21,21 +13,6 @@ bool HasFlags(VkMemoryPropertyFlags flags, VkMemoryPropertyFlags wanted) { retur
 
 constexpr VkMemoryPropertyFlags kHostCoherent =
     VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-
-Status WriteTextAtomically(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::trunc);
-        if (!f) return IoError("cannot create " + tmp);
-        f << text;
-        f.close();
-        if (!f) return IoError("cannot write " + tmp);
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) return IoError("cannot rename " + tmp + " to " + path + ": " + ec.message());
-    return Status::Ok();
-}
 
 }  // namespace
 
@@ -460,102 +437,17 @@ void ComputeBarrier(VkCommandBuffer cmd) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Steps, stats, command line
-
-double MillisecondsSince(std::chrono::steady_clock::time_point t) {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-}
+// Setup report
 
 void ReportSetup(const char* name, const Options& options, const Context& ctx, std::span<const Buffer> buffers) {
-    if (options.quiet) return;
     uint64_t bytes = 0;
     bool staged = options.staging;
     for (const Buffer& b : buffers) {
         bytes += b.size;
         staged = staged || !b.mappable;
     }
-    std::fprintf(stderr, "%s: %s, %zu memory objects, %.2f MiB, %s, %u steps\n", name, ctx.device_name().c_str(),
-                 buffers.size(), static_cast<double>(bytes) / kMiB,
-                 staged ? "staging copies" : "host-visible memory mapped", options.steps);
-}
-
-void PauseBetweenSteps(const Options& options) {
-    if (options.step_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(options.step_ms));
-}
-
-StepRecorder::StepRecorder(std::string name, const Options& options) : name_(std::move(name)), options_(options) {
-    step_ms_.reserve(options.steps);
-}
-
-Status StepRecorder::Start() {
-    start_ = std::chrono::steady_clock::now();
-    if (options_.ready_file.empty()) return Status::Ok();
-    return WriteTextAtomically(options_.ready_file, std::to_string(getpid()) + "\n");
-}
-
-void StepRecorder::Record(uint32_t step, double ms) {
-    step_ms_.push_back(ms);
-    const uint32_t every = std::max<uint32_t>(1, options_.steps / 10);
-    if (!options_.quiet && ((step + 1) % every == 0 || step + 1 == options_.steps)) {
-        std::fprintf(stderr, "%s: step %u/%u (%.2f ms)\n", name_.c_str(), step + 1, options_.steps, ms);
-    }
-}
-
-Status StepRecorder::Finish() {
-    total_ms_ = MillisecondsSince(start_);
-    if (options_.stats.empty()) return Status::Ok();
-    std::vector<double> sorted = step_ms_;
-    std::sort(sorted.begin(), sorted.end());
-    double median = 0;
-    if (!sorted.empty()) {
-        const size_t n = sorted.size();
-        median = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-    }
-    nlohmann::json j = {
-        {"example", name_},
-        {"steps", step_ms_.size()},
-        {"mib", options_.mib},
-        {"step_sleep_ms", options_.step_ms},
-        {"step_ms", step_ms_},
-        {"median_ms", median},
-        {"max_ms", sorted.empty() ? 0.0 : sorted.back()},
-        {"total_ms", total_ms_},
-    };
-    return WriteTextAtomically(options_.stats, j.dump() + "\n");
-}
-
-int RunExample(const char* name, int argc, char** argv, uint32_t default_mib, bool has_buffers,
-               const std::function<Status(const Options&)>& body) {
-    Options options;
-    options.mib = default_mib;
-    CLI::App app{std::string(name) + ": deterministic Vulkan compute workload (gpucr example)"};
-    app.add_option("--mib", options.mib, "state size in MiB")->capture_default_str();
-    app.add_option("--steps", options.steps, "number of steps")->capture_default_str();
-    app.add_option("--step-ms", options.step_ms, "sleep between steps, ms")->capture_default_str();
-    app.add_option("--device", options.device, "Vulkan physical device index")->capture_default_str();
-    if (has_buffers) app.add_option("--buffers", options.buffers, "number of buffers")->capture_default_str();
-    if (has_buffers) {
-        app.add_option("--idle-mib", options.idle_mib,
-                       "one more memory object of this many MiB, created last, never used by the steps and "
-                       "checked unchanged at the end");
-    }
-    app.add_option("--stats", options.stats, "write per-step latencies (JSON) to this file");
-    app.add_option("--ready-file", options.ready_file, "create this file when the steps start");
-    app.add_flag("--quiet", options.quiet, "no progress on stderr");
-    app.add_flag("--render-pass", options.render_pass, "also create a VkRenderPass (a graphics object)");
-    app.add_flag("--staging", options.staging, "upload and read back through staging buffers even if mappable");
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        return app.exit(e) == 0 ? 0 : 2;
-    }
-    Status status = body(options);
-    if (!status.ok()) {
-        std::fflush(stdout);
-        std::fprintf(stderr, "%s: error: %s\n", name, status.message().c_str());
-        return status.code() == Code::kInvalidArgument ? 2 : 1;
-    }
-    return 0;
+    PrintSetup(name, options, ctx.device_name(), buffers.size(), bytes,
+               staged ? "staging copies" : "host-visible memory mapped");
 }
 
 }  // namespace gpucr::examples

@@ -3,13 +3,15 @@
 // Plain Vulkan 1.1 compute, no knowledge of gpucr: a context (instance, device, one compute
 // queue), buffers with one VkDeviceMemory each, upload/read-back that map host-visible memory
 // directly or go through a temporary staging buffer (NVIDIA device-local memory), compute
-// pipelines from embedded SPIR-V, and the common command line, step timing and stats.
+// pipelines from embedded SPIR-V. The command line, step timing and stats are API-neutral
+// (examples/common_cli.h).
 //
 //   int main(int argc, char** argv) {
-//       return RunExample("vk_stencil", argc, argv, /*has_buffers=*/false, [](const Options& o) -> Status {
-//           GPUCR_ASSIGN_OR_RETURN(std::unique_ptr<Context> ctx, Context::Create(o));
-//           ...
-//       });
+//       return RunExample({"vk_stencil", ExampleApi::kVulkan, 8, /*has_buffers=*/false}, argc, argv,
+//                         [](const Options& o) -> Status {
+//                             GPUCR_ASSIGN_OR_RETURN(std::unique_ptr<Context> ctx, Context::Create(o));
+//                             ...
+//                         });
 //   }
 #pragma once
 
@@ -24,28 +26,10 @@
 #include <vector>
 
 #include "dag/status.h"
+#include "examples/common_cli.h"
 #include "examples/reference.h"
 
 namespace gpucr::examples {
-
-struct Options {
-    uint32_t mib = 0;  // 0: the example's default
-    uint32_t steps = 100;
-    uint32_t step_ms = 0;
-    uint32_t device = 0;
-    uint32_t buffers = kDefaultManybufBuffers;
-    std::string stats;
-    std::string ready_file;
-    bool quiet = false;
-    bool staging = false;  // upload and read back through staging buffers even when memory is mappable
-    bool render_pass = false;  // also create a VkRenderPass, kept for the whole run
-    uint32_t idle_mib = 0;     // vk_manybuf: one more memory object the steps never touch (0: none)
-};
-
-// Parses the common options, runs `body`, prints "<name>: error: ..." and returns 1 on failure
-// (2 on usage errors). The body prints the checksum line itself.
-int RunExample(const char* name, int argc, char** argv, uint32_t default_mib, bool has_buffers,
-               const std::function<Status(const Options&)>& body);
 
 // "VK_ERROR_OUT_OF_DEVICE_MEMORY" etc.
 const char* VkResultName(VkResult result);
@@ -188,31 +172,8 @@ private:
 // shader reads and writes.
 void ComputeBarrier(VkCommandBuffer cmd);
 
-// Step latencies, progress on stderr, --ready-file, --stats and the checksum line.
-class StepRecorder {
-public:
-    StepRecorder(std::string name, const Options& options);
-    // Creates --ready-file (once initialisation is done, just before the first step).
-    [[nodiscard]] Status Start();
-    void Record(uint32_t step, double ms);
-    // Writes --stats; `total_ms` is the wall time from Start() to now.
-    [[nodiscard]] Status Finish();
-
-private:
-    std::string name_;
-    const Options& options_;
-    std::vector<double> step_ms_;
-    std::chrono::steady_clock::time_point start_;
-    double total_ms_ = 0;
-};
-
 // One line on stderr (unless --quiet): device, memory objects, and whether the state memory is
 // mapped directly or reached through staging copies.
 void ReportSetup(const char* name, const Options& options, const Context& ctx, std::span<const Buffer> buffers);
-
-// Sleeps --step-ms (nothing when 0).
-void PauseBetweenSteps(const Options& options);
-
-double MillisecondsSince(std::chrono::steady_clock::time_point t);
 
 }  // namespace gpucr::examples

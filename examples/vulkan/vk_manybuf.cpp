@@ -119,6 +119,6 @@ Status RunManybuf(const Options& options) {
 }  // namespace gpucr::examples
 
 int main(int argc, char** argv) {
-    return gpucr::examples::RunExample("vk_manybuf", argc, argv, gpucr::examples::kDefaultMib,
-                                       /*has_buffers=*/true, gpucr::examples::RunManybuf);
+    using namespace gpucr::examples;
+    return RunExample({"vk_manybuf", ExampleApi::kVulkan, kDefaultMib, /*has_buffers=*/true}, argc, argv, RunManybuf);
 }

@@ -92,6 +92,6 @@ Status RunServing(const Options& options) {
 }  // namespace gpucr::examples
 
 int main(int argc, char** argv) {
-    return gpucr::examples::RunExample("vk_serving", argc, argv, gpucr::examples::kDefaultMib,
-                                       /*has_buffers=*/false, gpucr::examples::RunServing);
+    using namespace gpucr::examples;
+    return RunExample({"vk_serving", ExampleApi::kVulkan, kDefaultMib, /*has_buffers=*/false}, argc, argv, RunServing);
 }

@@ -65,6 +65,6 @@ Status RunStencil(const Options& options) {
 }  // namespace gpucr::examples
 
 int main(int argc, char** argv) {
-    return gpucr::examples::RunExample("vk_stencil", argc, argv, gpucr::examples::kDefaultMib,
-                                       /*has_buffers=*/false, gpucr::examples::RunStencil);
+    using namespace gpucr::examples;
+    return RunExample({"vk_stencil", ExampleApi::kVulkan, kDefaultMib, /*has_buffers=*/false}, argc, argv, RunStencil);
 }

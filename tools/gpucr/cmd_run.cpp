@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 
 constexpr const char* kVulkanLayerName = "VK_LAYER_GPUCR_checkpoint";
 constexpr const char* kVulkanManifest = "VkLayer_gpucr.json";
+constexpr const char* kOpenClIcd = "gpucr.icd";
 
 std::string GetEnv(const char* name) {
     const char* v = std::getenv(name);
@@ -58,6 +59,53 @@ Status EnableVulkan() {
     return Status::Ok();
 }
 
+// True when an OCL_ICD_VENDORS value names gpucr's own shim only (a vendor directory holding just
+// gpucr.icd, or that file): passing it on as the real vendors would leave the shim with none.
+bool IsGpucrVendorSpec(const std::string& spec) {
+    std::error_code ec;
+    fs::path p(spec);
+    if (p.filename() == kOpenClIcd) return true;
+    if (!fs::is_directory(p, ec)) return false;
+    bool any = false;
+    for (const auto& e : fs::directory_iterator(p, ec)) {
+        if (e.path().extension() != ".icd") continue;
+        if (e.path().filename() != kOpenClIcd) return false;
+        any = true;
+    }
+    return any;
+}
+
+// The ICD loader (ocl-icd) reads OCL_ICD_VENDORS: a directory holding only gpucr.icd makes the shim
+// the only vendor it loads. The shim finds the real vendors where the application would have:
+// the application's own OCL_ICD_VENDORS goes on in GPUCR_OPENCL_VENDORS; without it the shim reads
+// $OPENCL_VENDOR_PATH or /etc/OpenCL/vendors itself.
+Status EnableOpenCl() {
+    std::string dir = OpenClVendorDir();
+    std::error_code ec;
+    if (!fs::exists(fs::path(dir) / kOpenClIcd, ec)) {
+        return NotFound(std::string("OpenCL vendor file ") + kOpenClIcd + " not found in " + dir);
+    }
+    std::string original = GetEnv("OCL_ICD_VENDORS");
+    if (!original.empty() && !IsGpucrVendorSpec(original) && GetEnv("GPUCR_OPENCL_VENDORS").empty()) {
+        ::setenv("GPUCR_OPENCL_VENDORS", original.c_str(), 1);
+    }
+    ::setenv("OCL_ICD_VENDORS", dir.c_str(), 1);
+    return Status::Ok();
+}
+
+// "vulkan,opencl" -> {"vulkan", "opencl"}; empty items dropped.
+std::vector<std::string> SplitList(const std::string& list) {
+    std::vector<std::string> items;
+    size_t pos = 0;
+    while (pos <= list.size()) {
+        size_t end = list.find(',', pos);
+        if (end == std::string::npos) end = list.size();
+        if (end > pos) items.push_back(list.substr(pos, end - pos));
+        pos = end + 1;
+    }
+    return items;
+}
+
 int Exec(const std::vector<std::string>& command) {
     std::vector<char*> argv;
     for (const std::string& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
@@ -78,26 +126,45 @@ std::string VulkanLayerDir() {
     return std::string(GPUCR_PREFIX) + "/" + GPUCR_DATADIR + "/vulkan/explicit_layer.d";
 }
 
+std::string OpenClVendorDir() {
+    std::error_code ec;
+    fs::path self = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        fs::path build_dir = (self.parent_path() / ".." / "layers" / "opencl" / "vendors").lexically_normal();
+        if (fs::exists(build_dir / kOpenClIcd, ec)) return build_dir.string();
+    }
+    return std::string(GPUCR_PREFIX) + "/" + GPUCR_DATADIR + "/gpucr/opencl/vendors";
+}
+
 Status EnableFrontEnd(const std::string& api) {
     if (api == "vulkan") return EnableVulkan();
-    // opencl: OCL_ICD_VENDORS -> directory holding gpucr.icd; cuda: LD_PRELOAD libgpucr_cuda.so.
+    if (api == "opencl") return EnableOpenCl();
+    // cuda: LD_PRELOAD libgpucr_cuda.so.
     return Unsupported("api " + api + " is not supported yet");
 }
 
 void AddRunCommand(CLI::App& app, int* exit_code) {
     struct Options {
-        std::vector<std::string> apis{"vulkan"};
+        std::string apis = "vulkan";
         std::vector<std::string> command;
     };
     auto opts = std::make_shared<Options>();
     CLI::App* run = app.add_subcommand("run", "Start a program with gpucr's front-ends enabled");
-    run->add_option("--api", opts->apis, "APIs to intercept (comma-separated)")
-        ->delimiter(',')
-        ->check(CLI::IsMember({"vulkan", "opencl", "cuda"}))
+    // One string, split here: a list-valued option would take "--" as the end of its values, and
+    // PROG's own options would then be read as gpucr's.
+    run->add_option("--api", opts->apis, "APIs to intercept (comma-separated: vulkan, opencl, cuda)")
+        ->check([](const std::string& list) -> std::string {
+            for (const std::string& api : SplitList(list)) {
+                if (api != "vulkan" && api != "opencl" && api != "cuda") {
+                    return api + " not in {vulkan,opencl,cuda}";
+                }
+            }
+            return SplitList(list).empty() ? "no API given" : "";
+        })
         ->capture_default_str();
     run->add_option("command", opts->command, "PROG ARGS... (after --)")->required();
     run->callback([opts, exit_code] {
-        for (const std::string& api : opts->apis) {
+        for (const std::string& api : SplitList(opts->apis)) {
             Status st = EnableFrontEnd(api);
             if (!st.ok()) {
                 *exit_code = Fail(st);

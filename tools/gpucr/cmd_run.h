@@ -18,6 +18,10 @@ void AddRunCommand(CLI::App& app, int* exit_code);
 // a build directory, else the installed explicit_layer.d.
 std::string VulkanLayerDir();
 
+// The directory holding only gpucr.icd (the OpenCL shim's vendor file): the build tree's
+// layers/opencl/vendors when gpucr runs from a build directory, else <datadir>/gpucr/opencl/vendors.
+std::string OpenClVendorDir();
+
 // Sets the environment so that a program exec'd next loads the front-end of `api`.
 Status EnableFrontEnd(const std::string& api);
 

@@ -1,0 +1,286 @@
+#include "layers/opencl/wrap.h"
+
+#include <atomic>
+#include <mutex>
+#include <string>
+
+#include "dag/log.h"
+#include "layers/opencl/dispatch.h"
+#include "layers/opencl/icd.h"
+
+namespace gpucr::cl {
+namespace {
+
+const cl_icd_dispatch* RealDispatch(const void* real) { return *static_cast<cl_icd_dispatch* const*>(real); }
+
+Object* Allocate(ObjectType type) {
+    switch (type) {
+        case ObjectType::kPlatform:
+            return new Platform();
+        case ObjectType::kDevice:
+            return new Device();
+        case ObjectType::kContext:
+            return new Context();
+        case ObjectType::kCommandQueue:
+            return new CommandQueue();
+        case ObjectType::kMem:
+            return new Mem();
+        case ObjectType::kSampler:
+            return new Sampler();
+        case ObjectType::kProgram:
+            return new Program();
+        case ObjectType::kKernel:
+            return new Kernel();
+        case ObjectType::kEvent:
+            return new Event();
+    }
+    return nullptr;
+}
+
+void Delete(Object* o) {
+    switch (o->type) {
+        case ObjectType::kPlatform:
+            delete static_cast<Platform*>(o);
+            return;
+        case ObjectType::kDevice:
+            delete static_cast<Device*>(o);
+            return;
+        case ObjectType::kContext:
+            delete static_cast<Context*>(o);
+            return;
+        case ObjectType::kCommandQueue:
+            delete static_cast<CommandQueue*>(o);
+            return;
+        case ObjectType::kMem:
+            delete static_cast<Mem*>(o);
+            return;
+        case ObjectType::kSampler:
+            delete static_cast<Sampler*>(o);
+            return;
+        case ObjectType::kProgram:
+            delete static_cast<Program*>(o);
+            return;
+        case ObjectType::kKernel:
+            delete static_cast<Kernel*>(o);
+            return;
+        case ObjectType::kEvent:
+            delete static_cast<Event*>(o);
+            return;
+    }
+}
+
+void Destroy(Object* o) {
+    ObjectTable::Get().Remove(o);
+    std::vector<Object*> holds;
+    {
+        std::lock_guard lock(o->mu);
+        holds.swap(o->holds);
+    }
+    GPUCR_LOG_DEBUG("cl", "{} {} freed", TypeName(o->type), o->id);
+    o->magic = 0;
+    Delete(o);
+    for (Object* h : holds) Unref(h);
+}
+
+// The real ICD destroyed a memory object: its wrapper may go (it was registered first, so the
+// application's destructor callbacks, called before it, still found the wrapper).
+void CL_CALLBACK OnRealMemDestroyed(cl_mem, void* user_data) { Unref(static_cast<Object*>(user_data)); }
+
+void InitDevice(Device* d) {
+    if (d->next->clGetDeviceInfo == nullptr) return;
+    auto real = static_cast<cl_device_id>(d->real);
+    size_t n = 0;
+    if (d->next->clGetDeviceInfo(real, CL_DEVICE_NAME, 0, nullptr, &n) == CL_SUCCESS && n > 0) {
+        std::string name(n, '\0');
+        if (d->next->clGetDeviceInfo(real, CL_DEVICE_NAME, n, name.data(), nullptr) == CL_SUCCESS) {
+            name.resize(name.find('\0') == std::string::npos ? n : name.find('\0'));
+            d->name = std::move(name);
+        }
+    }
+    d->next->clGetDeviceInfo(real, CL_DEVICE_TYPE, sizeof(d->device_type), &d->device_type, nullptr);
+}
+
+}  // namespace
+
+uint64_t NextObjectId() {
+    static std::atomic<uint64_t> next{1};
+    return next.fetch_add(1);
+}
+
+const char* TypeName(ObjectType type) {
+    switch (type) {
+        case ObjectType::kPlatform:
+            return "cl_platform_id";
+        case ObjectType::kDevice:
+            return "cl_device_id";
+        case ObjectType::kContext:
+            return "cl_context";
+        case ObjectType::kCommandQueue:
+            return "cl_command_queue";
+        case ObjectType::kMem:
+            return "cl_mem";
+        case ObjectType::kSampler:
+            return "cl_sampler";
+        case ObjectType::kProgram:
+            return "cl_program";
+        case ObjectType::kKernel:
+            return "cl_kernel";
+        case ObjectType::kEvent:
+            return "cl_event";
+    }
+    return "?";
+}
+
+void AddRef(Object* o) { o->refs.fetch_add(1); }
+
+void Unref(Object* o) {
+    if (o == nullptr) return;
+    if (o->refs.fetch_sub(1) == 1) Destroy(o);
+}
+
+void RetainApp(Object* o) {
+    if (o->permanent) return;
+    o->app_refs.fetch_add(1);
+    o->refs.fetch_add(1);
+}
+
+void ReleaseApp(Object* o) {
+    if (o->permanent) return;
+    o->app_refs.fetch_sub(1);
+    Unref(o);
+}
+
+void Hold(Object* holder, Object* held) {
+    if (held == nullptr || held->permanent) return;
+    AddRef(held);
+    std::lock_guard lock(holder->mu);
+    holder->holds.push_back(held);
+}
+
+Object* NewWrapper(ObjectType type, void* real, Object* creator, const char* entry) {
+    Object* o = Allocate(type);
+    o->dispatch = ShimDispatch();
+    o->type = type;
+    o->id = NextObjectId();
+    o->real = real;
+    o->next = RealDispatch(real);
+    o->created_by = entry;
+    o->refs.store(1);
+    o->app_refs.store(1);
+    if (creator != nullptr) {
+        o->platform = creator->type == ObjectType::kPlatform ? static_cast<Platform*>(creator) : creator->platform;
+        if (type != ObjectType::kContext && type != ObjectType::kDevice && type != ObjectType::kPlatform) {
+            o->context = creator->type == ObjectType::kContext ? static_cast<Context*>(creator) : creator->context;
+            Hold(o, o->context);
+        }
+    }
+    if (type == ObjectType::kMem && o->next->clSetMemObjectDestructorCallback != nullptr &&
+        o->next->clSetMemObjectDestructorCallback(static_cast<cl_mem>(real), OnRealMemDestroyed, o) == CL_SUCCESS) {
+        o->refs.fetch_add(1);
+    }
+    if (type == ObjectType::kDevice) InitDevice(static_cast<Device*>(o));
+    if (type == ObjectType::kEvent) static_cast<Event*>(o)->command = entry;
+    ObjectTable::Get().Add(o);
+    GPUCR_LOG_DEBUG("cl", "{} {} created by {}", TypeName(type), o->id, entry);
+    return o;
+}
+
+cl_event WrapEvent(cl_event real, Object* creator, const char* entry) {
+    auto* e = static_cast<Event*>(NewWrapper(ObjectType::kEvent, real, creator, entry));
+    if (creator->type == ObjectType::kCommandQueue) {
+        e->queue = creator->id;
+        Hold(e, creator);
+    }
+    return reinterpret_cast<cl_event>(e);
+}
+
+Object* WrapRetrieved(ObjectType type, void* real, Object* from) {
+    if (real == nullptr) return nullptr;
+    Object* o = ObjectTable::Get().FindReal(real);
+    if (o != nullptr && o->type == type) return o;
+    static std::mutex retrieve_mu;  // two threads retrieving the same new handle make one wrapper
+    std::lock_guard lock(retrieve_mu);
+    o = ObjectTable::Get().FindReal(real);
+    if (o != nullptr && o->type == type) return o;
+    Object* creator = from;
+    if (type == ObjectType::kPlatform) creator = nullptr;
+    o = NewWrapper(type, real, creator, "retrieved");
+    o->permanent = true;
+    if (type == ObjectType::kPlatform) {
+        o->platform = static_cast<Platform*>(o);
+    } else if (type == ObjectType::kDevice) {
+        // Root devices are not reference counted; a sub-device the shim did not create is unknown.
+        cl_device_id parent = nullptr;
+        o->next->clGetDeviceInfo(static_cast<cl_device_id>(real), CL_DEVICE_PARENT_DEVICE, sizeof(parent), &parent,
+                                 nullptr);
+        if (parent != nullptr) MarkUnsupported(o, "sub-device not created through gpucr");
+    } else {
+        MarkUnsupported(o, "retrieved by a query, never created through gpucr");
+    }
+    return o;
+}
+
+void WrapInfoHandles(ObjectType type, Object* from, void* values, size_t bytes) {
+    auto* v = static_cast<void**>(values);
+    for (size_t i = 0; i < bytes / sizeof(void*); ++i) {
+        if (v[i] != nullptr) v[i] = WrapRetrieved(type, v[i], from);
+    }
+}
+
+void MarkUnsupported(Object* o, std::string_view reason) {
+    if (o == nullptr) return;
+    std::lock_guard lock(o->mu);
+    if (o->unsupported.empty()) {
+        o->unsupported = std::string(reason);
+        GPUCR_LOG_INFO("cl", "{} {} not capturable: {}", TypeName(o->type), o->id, reason);
+    }
+}
+
+void MarkProcessNotCapturable(std::string_view entry, std::string_view reason) {
+    ObjectTable::Get().MarkProcess(entry, reason);
+}
+
+void* ExtensionFunction(Object* self, const char* name) {
+    Platform* p = self->platform;
+    if (p == nullptr) return nullptr;
+    std::lock_guard lock(p->ext_mu);
+    auto it = p->ext_functions.find(name);
+    if (it != p->ext_functions.end()) return it->second;
+    void* fn = nullptr;
+    if (p->next->clGetExtensionFunctionAddressForPlatform != nullptr) {
+        fn = p->next->clGetExtensionFunctionAddressForPlatform(static_cast<cl_platform_id>(p->real), name);
+    }
+    if (fn == nullptr && p->icd != nullptr && p->icd->get_extension_function != nullptr) {
+        fn = p->icd->get_extension_function(name);
+    }
+    p->ext_functions.emplace(name, fn);
+    return fn;
+}
+
+cl_int ToClError(const Status& status) {
+    switch (status.code()) {
+        case Code::kOk:
+            return CL_SUCCESS;
+        case Code::kInvalidArgument:
+            return CL_INVALID_VALUE;
+        case Code::kUnsupported:
+        case Code::kFailedPrecondition:
+            return CL_INVALID_OPERATION;
+        default:
+            return CL_OUT_OF_HOST_MEMORY;
+    }
+}
+
+std::vector<uint64_t> IdsOf(const cl_device_id* devices, cl_uint count) {
+    std::vector<uint64_t> ids;
+    if (devices == nullptr) return ids;
+    for (cl_uint i = 0; i < count; ++i) ids.push_back(IdOf(devices[i]));
+    return ids;
+}
+
+uint64_t IdOf(const void* handle) {
+    Object* o = Lookup(handle);
+    return o != nullptr ? o->id : 0;
+}
+
+}  // namespace gpucr::cl
