@@ -10,11 +10,15 @@ strip --strip-debug -o .dev/build/layers/vulkan/libVkLayer_gpucr.so build/layers
 for e in vk_stencil vk_serving vk_manybuf; do strip --strip-debug -o .dev/build/examples/vulkan/$e build/examples/vulkan/$e; done
 strip --strip-debug -o .dev/build/examples/example_ref build/examples/example_ref
 strip --strip-debug -o .dev/build/tests/image_extract build/tests/image_extract
+mkdir -p .dev/build/layers/opencl/vendors .dev/build/examples/opencl
+strip --strip-debug -o .dev/build/layers/opencl/libgpucr_opencl.so build/layers/opencl/libgpucr_opencl.so
+for e in cl_stencil cl_serving cl_manybuf; do strip --strip-debug -o .dev/build/examples/opencl/$e build/examples/opencl/$e; done
 sed 's|"library_path": ".*"|"library_path": "./libVkLayer_gpucr.so"|' build/layers/vulkan/VkLayer_gpucr.json \
   > .dev/build/layers/vulkan/VkLayer_gpucr.json
 cp -L /lib/x86_64-linux-gnu/libfmt.so.9 /lib/x86_64-linux-gnu/libspdlog.so.1.10 /lib/x86_64-linux-gnu/libxxhash.so.0 .dev/lib/
 cp bench/device/vulkan_nvidia.sh .dev/run.sh
 cp bench/device/suspend_nvidia.sh .dev/suspend_nvidia.sh
+cp bench/device/opencl_nvidia.sh .dev/opencl_nvidia.sh
 mkdir -p .gl /tmp/amd64/partial
 o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
 apt-get $o update -qq
