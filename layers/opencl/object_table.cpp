@@ -35,6 +35,14 @@ void ObjectTable::Remove(Object* o) {
     if (it != by_real_.end() && it->second == o) by_real_.erase(it);
 }
 
+bool ObjectTable::WithId(uint64_t id, const std::function<void(const Object&)>& fn) const {
+    std::shared_lock lock(mutex_);
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) return false;
+    fn(*it->second);
+    return true;
+}
+
 Object* ObjectTable::FindWrapper(const void* handle) const {
     if (handle == nullptr) return nullptr;
     std::shared_lock lock(mutex_);

@@ -33,6 +33,9 @@ public:
     Object* FindWrapper(const void* handle) const;
     // The live wrapper of a real handle, or nullptr.
     Object* FindReal(const void* real) const;
+    // Runs fn under the table's lock on the live wrapper with this id; false when there is none. fn
+    // must not call the table (what it reads must not need the object's own lock to stay valid).
+    bool WithId(uint64_t id, const std::function<void(const Object&)>& fn) const;
     size_t size() const;
     size_t count(ObjectType type) const;
     // fn runs under the table's lock for every live wrapper, in id order; it must not call the table.

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "backends/opencl/cl_dag.h"
 #include "layers/opencl/describe.h"
 #include "layers/opencl/icd.h"
 #include "layers/opencl/object_table.h"
@@ -54,4 +55,19 @@ GPUCR_TEST_EXPORT int64_t gpucr_cl_test_not_capturable(char* buf, size_t size) {
 // DescribeProcess() as JSON into buf; returns the full length.
 GPUCR_TEST_EXPORT int64_t gpucr_cl_test_describe_process(char* buf, size_t size) {
     return static_cast<int64_t>(Out(gpucr::cl::DescribeProcess().dump(), buf, size));
+}
+
+// OpenClDag::Get().ToJson() into buf; returns the full length.
+GPUCR_TEST_EXPORT int64_t gpucr_cl_test_dag(char* buf, size_t size) {
+    return static_cast<int64_t>(Out(gpucr::cl::OpenClDag::Get().ToJson().dump(), buf, size));
+}
+
+// Forgets a kernel's recorded argument info, as if clGetKernelArgInfo had not answered; -1 when
+// `handle` is no live kernel.
+GPUCR_TEST_EXPORT int gpucr_cl_test_forget_arg_info(const void* handle) {
+    gpucr::cl::Kernel* k = gpucr::cl::Get(static_cast<cl_kernel>(const_cast<void*>(handle)));
+    if (k == nullptr) return -1;
+    std::lock_guard lock(k->mu);
+    k->arg_info.clear();
+    return 0;
 }
