@@ -192,9 +192,11 @@ void PostCall_clCreateSubBuffer(Object* self, cl_mem result, cl_mem, cl_mem_flag
     }
 }
 
-void PostCall_clCreateImage2D(Object*, cl_mem result, cl_context, cl_mem_flags flags,
-                              const cl_image_format* image_format, size_t image_width, size_t image_height,
-                              size_t image_row_pitch, void* host_ptr, cl_int*) noexcept {
+namespace {
+
+// The OpenCL 1.1 image entry points, recorded as the descriptor clCreateImage takes.
+void RecordLegacyImage(cl_mem result, cl_mem_flags flags, const cl_image_format* format, const cl_image_desc& desc,
+                       void* host_ptr) {
     Mem* m = MemOf(result);
     size_t size = RealMemSize(m);
     std::lock_guard lock(m->mu);
@@ -202,31 +204,35 @@ void PostCall_clCreateImage2D(Object*, cl_mem result, cl_context, cl_mem_flags f
     m->flags = flags;
     m->host_ptr = host_ptr;
     m->size = size;
-    if (image_format != nullptr) m->image_format = *image_format;
-    m->image_desc.image_type = CL_MEM_OBJECT_IMAGE2D;
-    m->image_desc.image_width = image_width;
-    m->image_desc.image_height = image_height;
-    m->image_desc.image_row_pitch = image_row_pitch;
+    if (format != nullptr) m->image_format = *format;
+    m->image_desc = desc;
+}
+
+}  // namespace
+
+void PostCall_clCreateImage2D(Object*, cl_mem result, cl_context, cl_mem_flags flags,
+                              const cl_image_format* image_format, size_t image_width, size_t image_height,
+                              size_t image_row_pitch, void* host_ptr, cl_int*) noexcept {
+    cl_image_desc desc{};
+    desc.image_type = CL_MEM_OBJECT_IMAGE2D;
+    desc.image_width = image_width;
+    desc.image_height = image_height;
+    desc.image_row_pitch = image_row_pitch;
+    RecordLegacyImage(result, flags, image_format, desc, host_ptr);
 }
 
 void PostCall_clCreateImage3D(Object*, cl_mem result, cl_context, cl_mem_flags flags,
                               const cl_image_format* image_format, size_t image_width, size_t image_height,
                               size_t image_depth, size_t image_row_pitch, size_t image_slice_pitch, void* host_ptr,
                               cl_int*) noexcept {
-    Mem* m = MemOf(result);
-    size_t size = RealMemSize(m);
-    std::lock_guard lock(m->mu);
-    m->kind = MemKind::kImage;
-    m->flags = flags;
-    m->host_ptr = host_ptr;
-    m->size = size;
-    if (image_format != nullptr) m->image_format = *image_format;
-    m->image_desc.image_type = CL_MEM_OBJECT_IMAGE3D;
-    m->image_desc.image_width = image_width;
-    m->image_desc.image_height = image_height;
-    m->image_desc.image_depth = image_depth;
-    m->image_desc.image_row_pitch = image_row_pitch;
-    m->image_desc.image_slice_pitch = image_slice_pitch;
+    cl_image_desc desc{};
+    desc.image_type = CL_MEM_OBJECT_IMAGE3D;
+    desc.image_width = image_width;
+    desc.image_height = image_height;
+    desc.image_depth = image_depth;
+    desc.image_row_pitch = image_row_pitch;
+    desc.image_slice_pitch = image_slice_pitch;
+    RecordLegacyImage(result, flags, image_format, desc, host_ptr);
 }
 
 void PostCall_clCreatePipe(Object*, cl_mem result, cl_context, cl_mem_flags flags, cl_uint pipe_packet_size,
