@@ -31,6 +31,17 @@ void AdvanceCompleted(Queue& q, uint64_t seq) {
     }
 }
 
+// The queue's timeline value now (recorded as completed), or nothing when it cannot be read.
+std::optional<uint64_t> ReadTimeline(Queue& q) {
+    DeviceData* dev = q.device;
+    auto counter = dev->dispatch.GetSemaphoreCounterValue ? dev->dispatch.GetSemaphoreCounterValue
+                                                          : dev->dispatch.GetSemaphoreCounterValueKHR;
+    uint64_t reached = 0;
+    if (counter == nullptr || counter(dev->driver, q.timeline, &reached) != VK_SUCCESS) return std::nullopt;
+    AdvanceCompleted(q, reached);
+    return reached;
+}
+
 }  // namespace
 
 VulkanCheckpoint& VulkanCheckpoint::Get() {
@@ -227,13 +238,7 @@ Status VulkanCheckpoint::WaitQueue(dag::QueueId queue_id, uint64_t seq) {
     if (q->timeline == VK_NULL_HANDLE) return Unsupported("queue completion cannot be tracked on this device");
     DeviceData* dev = q->device;
     // A counter read is much cheaper than a wait on some drivers (lavapipe): try it first.
-    auto counter = dev->dispatch.GetSemaphoreCounterValue ? dev->dispatch.GetSemaphoreCounterValue
-                                                          : dev->dispatch.GetSemaphoreCounterValueKHR;
-    uint64_t reached = 0;
-    if (counter != nullptr && counter(dev->driver, q->timeline, &reached) == VK_SUCCESS && reached >= seq) {
-        AdvanceCompleted(*q, reached);
-        return Status::Ok();
-    }
+    if (ReadTimeline(*q).value_or(0) >= seq) return Status::Ok();
     VkSemaphoreWaitInfo wi{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO, nullptr, 0, 1, &q->timeline, &seq};
     auto wait = dev->dispatch.WaitSemaphores ? dev->dispatch.WaitSemaphores : dev->dispatch.WaitSemaphoresKHR;
     if (wait == nullptr) return Unsupported("vkWaitSemaphores is not available on this device");
@@ -257,13 +262,9 @@ bool VulkanCheckpoint::QueueCompleted(dag::QueueId queue_id, uint64_t seq) {
     }
     if (q == nullptr || seq <= q->completed.load()) return true;
     if (q->timeline == VK_NULL_HANDLE) return false;
-    DeviceData* dev = q->device;
-    auto counter = dev->dispatch.GetSemaphoreCounterValue ? dev->dispatch.GetSemaphoreCounterValue
-                                                          : dev->dispatch.GetSemaphoreCounterValueKHR;
-    uint64_t reached = 0;
-    if (counter == nullptr || counter(dev->driver, q->timeline, &reached) != VK_SUCCESS) return WaitQueue(queue_id, seq).ok();
-    AdvanceCompleted(*q, reached);
-    return reached >= seq;
+    std::optional<uint64_t> reached = ReadTimeline(*q);
+    if (!reached) return WaitQueue(queue_id, seq).ok();
+    return *reached >= seq;
 }
 
 Status VulkanCheckpoint::ReadRange(dag::ResourceId resource, uint64_t offset, uint64_t size, void* dst) {

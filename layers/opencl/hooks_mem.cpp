@@ -28,6 +28,22 @@ size_t RealMemSize(Mem* m) {
     return size;
 }
 
+// What every image entry point records: its descriptor (mem_object left out: see `parent`).
+void RecordImage(Mem* m, cl_mem_flags flags, const cl_image_format* format, const cl_image_desc* desc,
+                 void* host_ptr) {
+    size_t size = RealMemSize(m);
+    std::lock_guard lock(m->mu);
+    m->kind = MemKind::kImage;
+    m->flags = flags;
+    m->host_ptr = host_ptr;
+    m->size = size;
+    if (format != nullptr) m->image_format = *format;
+    if (desc != nullptr) {
+        m->image_desc = *desc;
+        m->image_desc.mem_object = nullptr;
+    }
+}
+
 // clCreateImage and clCreateImageWithProperties: the descriptor's mem_object is a handle.
 template <typename Call>
 cl_mem CreateImage(Object* self, const char* entry, bool with_properties, const cl_mem_properties* properties,
@@ -45,17 +61,8 @@ cl_mem CreateImage(Object* self, const char* entry, bool with_properties, const 
     cl_mem app = WrapCreated(real, self, entry);
     Mem* m = MemOf(app);
     if (parent != nullptr) Hold(m, parent);
-    size_t size = RealMemSize(m);
+    RecordImage(m, flags, format, desc, host_ptr);
     std::lock_guard lock(m->mu);
-    m->kind = MemKind::kImage;
-    m->flags = flags;
-    m->host_ptr = host_ptr;
-    m->size = size;
-    if (format != nullptr) m->image_format = *format;
-    if (desc != nullptr) {
-        m->image_desc = *desc;
-        m->image_desc.mem_object = nullptr;
-    }
     m->parent = parent != nullptr ? parent->id : 0;
     m->with_properties = with_properties;
     m->properties = PropertyList(properties);
@@ -192,23 +199,6 @@ void PostCall_clCreateSubBuffer(Object* self, cl_mem result, cl_mem, cl_mem_flag
     }
 }
 
-namespace {
-
-// The OpenCL 1.1 image entry points, recorded as the descriptor clCreateImage takes.
-void RecordLegacyImage(cl_mem result, cl_mem_flags flags, const cl_image_format* format, const cl_image_desc& desc,
-                       void* host_ptr) {
-    Mem* m = MemOf(result);
-    size_t size = RealMemSize(m);
-    std::lock_guard lock(m->mu);
-    m->kind = MemKind::kImage;
-    m->flags = flags;
-    m->host_ptr = host_ptr;
-    m->size = size;
-    if (format != nullptr) m->image_format = *format;
-    m->image_desc = desc;
-}
-
-}  // namespace
 
 void PostCall_clCreateImage2D(Object*, cl_mem result, cl_context, cl_mem_flags flags,
                               const cl_image_format* image_format, size_t image_width, size_t image_height,
@@ -218,7 +208,7 @@ void PostCall_clCreateImage2D(Object*, cl_mem result, cl_context, cl_mem_flags f
     desc.image_width = image_width;
     desc.image_height = image_height;
     desc.image_row_pitch = image_row_pitch;
-    RecordLegacyImage(result, flags, image_format, desc, host_ptr);
+    RecordImage(MemOf(result), flags, image_format, &desc, host_ptr);
 }
 
 void PostCall_clCreateImage3D(Object*, cl_mem result, cl_context, cl_mem_flags flags,
@@ -232,7 +222,7 @@ void PostCall_clCreateImage3D(Object*, cl_mem result, cl_context, cl_mem_flags f
     desc.image_depth = image_depth;
     desc.image_row_pitch = image_row_pitch;
     desc.image_slice_pitch = image_slice_pitch;
-    RecordLegacyImage(result, flags, image_format, desc, host_ptr);
+    RecordImage(MemOf(result), flags, image_format, &desc, host_ptr);
 }
 
 void PostCall_clCreatePipe(Object*, cl_mem result, cl_context, cl_mem_flags flags, cl_uint pipe_packet_size,

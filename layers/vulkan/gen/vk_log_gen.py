@@ -176,18 +176,18 @@ class LogGen:
                 if self.is_struct(p.type):
                     roots.append(self.reg.canon_struct(p.type))
         seen = set()
-        todo = list(roots)
-        while todo:
-            n = todo.pop()
+        pending = list(roots)
+        while pending:
+            n = pending.pop()
             if n in seen or n not in self.si.available:
                 continue
             seen.add(n)
             s = self.reg.structs[n]
             for m in s["members"]:
                 if self.is_struct(m.type) and m.name != "pNext":
-                    todo.append(self.reg.canon_struct(m.type))
+                    pending.append(self.reg.canon_struct(m.type))
             if any(m.name == "pNext" for m in s["members"]):
-                todo += self.si.extenders.get(n, [])
+                pending += self.si.extenders.get(n, [])
         return sorted(seen)
 
     def gen_files(self, cmds, write):
