@@ -1,4 +1,5 @@
-"""Integration test: dump a running example mid-run, in one mode, on the real Vulkan driver.
+"""Integration test: dump a running example mid-run, in one mode, on the real driver (vk_* on
+Vulkan, or with --api opencl cl_* through the OpenCL shim).
 
 Checks (i) the application's final checksum equals an uninterrupted run's, and (ii) every
 memory object in the image equals the CPU reference state at the image's cut, byte for byte.
@@ -44,7 +45,7 @@ class DumpTest(unittest.TestCase):
                 env["GPUCR_TEST_DELAY_AFTER_CUT_MS"] = str(ARGS.stress)
             if ARGS.capture:
                 env["GPUCR_VK_CAPTURE"] = ARGS.capture
-            app = lib.RunningApp(tools, tmp, env, f"vk_{example}",
+            app = lib.RunningApp(tools, tmp, env, lib.example_name(ARGS.api, example),
                                  ["--mib", str(mib), "--steps", str(steps), "--step-ms", str(step_ms)] + extra)
             try:
                 time.sleep(ARGS.delay)
@@ -63,7 +64,7 @@ class DumpTest(unittest.TestCase):
             k = lib.compare_with_reference(self, tools, example, mib, image, tmp, extra)
             self.assertGreater(k, 0, "the cut fell before the first step: not a mid-run dump")
             self.assertLess(k, steps, "the cut fell after the last step: not a mid-run dump")
-            engine = lib.section_stats(tools, env, image)
+            engine = lib.section_stats(tools, env, image, ARGS.api)
             if ARGS.stress and mode == "cow":
                 self.assertGreater(engine["cow_blocks"] + engine["fault_copied_blocks"], 0,
                                    "no write after the cut was copied first: the test did not exercise copy-on-write")
@@ -77,6 +78,7 @@ class DumpTest(unittest.TestCase):
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     lib.add_tool_args(p)
+    lib.add_api_arg(p)
     p.add_argument("--example", required=True)
     p.add_argument("--mode", required=True)
     p.add_argument("--delay", type=float, default=0.3, help="seconds between ready and dump")

@@ -21,7 +21,23 @@ class Tools:
         self.extract = args.extract
 
     def example(self, name):
+        """The built example: vk_* in --examples, cl_* in the opencl directory beside it."""
+        if name.startswith("cl_"):
+            return os.path.join(os.path.dirname(os.path.normpath(self.examples)), "opencl", name)
         return os.path.join(self.examples, name)
+
+
+# Example prefix and `gpucr run --api` of each API the tests drive.
+API_PREFIX = {"vulkan": "vk", "opencl": "cl"}
+
+
+def add_api_arg(parser):
+    parser.add_argument("--api", default="vulkan", choices=sorted(API_PREFIX),
+                        help="the API of the example: vk_<example> on Vulkan, cl_<example> on OpenCL")
+
+
+def example_name(api, example):
+    return f"{API_PREFIX[api]}_{example}"
 
 
 def add_tool_args(parser):
@@ -40,12 +56,14 @@ def test_env(tmp):
 
 
 class RunningApp:
-    """An example started with `gpucr run`, waited for until its steps begin."""
+    """An example started with `gpucr run`, waited for until its steps begin (cl_* examples through
+    the OpenCL shim: `gpucr run --api opencl`)."""
 
     def __init__(self, tools, tmp, env, example, args, timeout=60):
         self.ready = os.path.join(tmp, f"{example}.ready")
         self.stats = os.path.join(tmp, f"{example}.stats.json")
-        cmd = [tools.gpucr, "run", "--", tools.example(example)] + args + [
+        api = ["--api", "opencl"] if example.startswith("cl_") else []
+        cmd = [tools.gpucr, "run"] + api + ["--", tools.example(example)] + args + [
             "--ready-file", self.ready, "--stats", self.stats, "--quiet"]
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.pid = self.proc.pid

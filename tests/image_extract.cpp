@@ -1,4 +1,4 @@
-// image_extract — test helper: writes every resource of an image's Vulkan section to
+// image_extract — test helper: writes every resource of an image's API sections (Vulkan, OpenCL) to
 // <out>/res<i>.bin (i: position in creation order, i.e. ascending resource id) and
 // <out>/index.json [{"index", "id", "size", "object"}], verifying every chunk on the way.
 //
@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <string>
 #include <vector>
 
 #include "dag/image.h"
@@ -23,7 +24,8 @@ int main(int argc, char** argv) {
     const auto& manifest = (*reader)->manifest();
     std::vector<nlohmann::json> resources;
     for (const auto& section : manifest.at("sections")) {
-        if (section.value("api", "") != "vulkan") continue;
+        const std::string api = section.value("api", "");
+        if (api != "vulkan" && api != "opencl") continue;
         for (const auto& r : section.at("resources")) resources.push_back(r);
     }
     std::sort(resources.begin(), resources.end(),

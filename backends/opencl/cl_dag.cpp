@@ -14,13 +14,11 @@ OpenClDag& OpenClDag::Get() {
     return *dag;
 }
 
-dag::OpId OpenClDag::Add(uint64_t queue, OpBuilder builder, uint64_t event, std::vector<uint64_t> waits) {
-    // One lock over numbering and Dag::Add, so that ops of a queue enter the Dag in seq order.
+dag::OpId OpenClDag::Add(uint64_t queue, uint64_t seq, OpBuilder builder, uint64_t event, std::vector<uint64_t> waits) {
     std::lock_guard lock(mu_);
     dag::Op op = builder.TakeOp();
     op.queue = queue;
-    op.seq = ++seq_[queue];
-    uint64_t seq = op.seq;
+    op.seq = seq;
     dag::OpId id = dag_.Add(std::move(op));
     host_backed_.insert(builder.host_backed().begin(), builder.host_backed().end());
     enqueues_.push_back({id, queue, seq, event, std::move(waits)});
@@ -43,6 +41,13 @@ std::optional<Mapping> OpenClDag::Unmapped(uint64_t mem, const void* ptr) {
         return m;
     }
     return std::nullopt;
+}
+
+std::vector<Mapping> OpenClDag::OpenMappings() const {
+    std::lock_guard lock(mu_);
+    std::vector<Mapping> out;
+    for (const auto& [ptr, m] : mappings_) out.push_back(m);
+    return out;
 }
 
 std::set<dag::ResourceId> OpenClDag::HostBacked() const {

@@ -62,7 +62,7 @@ Result<nlohmann::json> VulkanCheckpoint::Suspend(image::ImageWriter& writer, con
 
     const int64_t t0 = restore::MonotonicNs();
     GateOwner owner;
-    Gate& gate = Gate::Get();
+    gate::Gate& gate = VulkanGate();
     bool closed = false;
     int64_t t_closed = 0;
     auto close = [&]() -> Status {
@@ -129,7 +129,7 @@ Result<nlohmann::json> VulkanCheckpoint::Release() {
 void VulkanCheckpoint::CancelSuspend() noexcept {
     if (!held_) return;
     held_ = false;
-    Gate::Get().Open();
+    VulkanGate().Open();
     GPUCR_LOG_WARN("vk", "suspend cancelled: the application continues");
 }
 
@@ -286,7 +286,7 @@ Result<nlohmann::json> VulkanCheckpoint::Resume(const image::ImageReader& reader
     if (!eager) loader_.store(loader.get());
     first_op_state_.store(1);
     suspended_.store(false);
-    Gate::Get().Open();
+    VulkanGate().Open();
     const double handback_ms = MsSince(t0);
 
     // The first submission after the hand-back, and when it completed: watched on its own

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "backends/opencl/cl_checkpoint.h"
 #include "dag/agent.h"
 #include "layers/opencl/object_table.h"
 #include "layers/opencl/object_types.h"
@@ -258,6 +259,9 @@ void RegisterAgentProvider() {
     agent::Provider p;
     p.api = "opencl";
     p.describe = [] { return DescribeProcess(); };
+    p.dump = [](image::ImageWriter& writer, const nlohmann::json& request, const agent::ProgressFn& progress) {
+        return OpenClCheckpoint::Get().Dump(writer, request, progress);
+    };
     agent::RegisterProvider(std::move(p));
 }
 

@@ -7,6 +7,7 @@
 #include "cl_hooks.h"
 #include "dag/agent.h"
 #include "dag/log.h"
+#include "layers/opencl/gate.h"
 #include "layers/opencl/icd.h"
 #include "layers/opencl/wrap.h"
 
@@ -56,11 +57,16 @@ void RecordDevices(Context* c, const std::vector<Object*>& devices) {
     c->devices = std::move(ids);
 }
 
-Context* NewContext(cl_context real, Object* creator, const char* entry, const ContextProperties& props) {
+using ContextNotify = void(CL_CALLBACK*)(const char*, const void*, size_t, void*);
+
+Context* NewContext(cl_context real, Object* creator, const char* entry, const ContextProperties& props,
+                    ContextNotify notify, void* user_data) {
     auto* c = static_cast<Context*>(NewWrapper(ObjectType::kContext, real, creator, entry));
     {
         std::lock_guard lock(c->mu);
         c->properties = props.recorded;
+        c->notify = notify;
+        c->notify_user_data = user_data;
     }
     if (!props.unsupported.empty()) MarkUnsupported(c, props.unsupported);
     agent::EnsureRunning();
@@ -79,19 +85,6 @@ std::vector<Object*> ContextDevices(Context* c) {
     return out;
 }
 
-struct ContextDestructorRecord {
-    void(CL_CALLBACK* fn)(cl_context, void*);
-    void* user_data;
-    Object* context;
-};
-
-void CL_CALLBACK OnContextDestroyed(cl_context, void* user_data) {
-    auto* r = static_cast<ContextDestructorRecord*>(user_data);
-    Object* c = r->context;
-    r->fn(reinterpret_cast<cl_context>(c), r->user_data);
-    Unref(c);  // last: may free the wrapper and this record
-}
-
 }  // namespace
 
 namespace entry {
@@ -101,6 +94,7 @@ cl_context CL_API_CALL clCreateContext(const cl_context_properties* properties, 
                                        void(CL_CALLBACK* pfn_notify)(const char*, const void*, size_t, void*),
                                        void* user_data, cl_int* errcode_ret) noexcept {
     try {
+        GateScope gate;
         ContextProperties props(properties);
         Object* self = devices != nullptr && num_devices > 0 ? Lookup(devices[0]) : props.platform;
         if (self == nullptr) self = props.platform;
@@ -113,7 +107,7 @@ cl_context CL_API_CALL clCreateContext(const cl_context_properties* properties, 
         cl_context real = self->next->clCreateContext(props.data(), num_devices, real_devices.data(), pfn_notify,
                                                       user_data, errcode_ret);
         if (real == nullptr) return nullptr;
-        Context* c = NewContext(real, self, "clCreateContext", props);
+        Context* c = NewContext(real, self, "clCreateContext", props, pfn_notify, user_data);
         std::vector<Object*> devs;
         for (cl_uint i = 0; i < num_devices; ++i) {
             Object* d = Lookup(devices[i]);
@@ -131,6 +125,7 @@ cl_context CL_API_CALL clCreateContextFromType(const cl_context_properties* prop
                                                void(CL_CALLBACK* pfn_notify)(const char*, const void*, size_t, void*),
                                                void* user_data, cl_int* errcode_ret) noexcept {
     try {
+        GateScope gate;
         ContextProperties props(properties);
         Object* self = props.platform != nullptr ? props.platform : DefaultPlatform();
         if (self == nullptr) {
@@ -140,7 +135,7 @@ cl_context CL_API_CALL clCreateContextFromType(const cl_context_properties* prop
         cl_context real =
             self->next->clCreateContextFromType(props.data(), device_type, pfn_notify, user_data, errcode_ret);
         if (real == nullptr) return nullptr;
-        Context* c = NewContext(real, self, "clCreateContextFromType", props);
+        Context* c = NewContext(real, self, "clCreateContextFromType", props, pfn_notify, user_data);
         {
             std::lock_guard lock(c->mu);
             c->from_type = true;
@@ -157,6 +152,7 @@ cl_context CL_API_CALL clCreateContextFromType(const cl_context_properties* prop
 cl_int CL_API_CALL clGetContextInfo(cl_context context, cl_context_info param_name, size_t param_value_size,
                                     void* param_value, size_t* param_value_size_ret) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(context);
         if (self == nullptr) return CL_INVALID_CONTEXT;
         size_t own = 0;
@@ -184,21 +180,13 @@ cl_int CL_API_CALL clGetContextInfo(cl_context context, cl_context_info param_na
 cl_int CL_API_CALL clSetContextDestructorCallback(cl_context context, void(CL_CALLBACK* pfn_notify)(cl_context, void*),
                                                   void* user_data) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(context);
         if (self == nullptr) return CL_INVALID_CONTEXT;
         if (self->next->clSetContextDestructorCallback == nullptr) return CL_INVALID_OPERATION;
         auto real = static_cast<cl_context>(self->real);
         if (pfn_notify == nullptr) return self->next->clSetContextDestructorCallback(real, nullptr, user_data);
-        auto record = std::make_shared<ContextDestructorRecord>(ContextDestructorRecord{pfn_notify, user_data, self});
-        AddRef(self);  // the wrapper stays until the callback has run
-        cl_int r = self->next->clSetContextDestructorCallback(real, OnContextDestroyed, record.get());
-        if (r != CL_SUCCESS) {
-            Unref(self);
-            return r;
-        }
-        std::lock_guard lock(self->mu);
-        self->keep.push_back(std::move(record));
-        return r;
+        return AddReleaseCallback(self, pfn_notify, user_data, true);  // the wrapper stays until it has run
     } catch (...) {
         return CL_OUT_OF_HOST_MEMORY;
     }
@@ -208,6 +196,7 @@ cl_int CL_API_CALL clGetGLContextInfoKHR(const cl_context_properties* properties
                                          size_t param_value_size, void* param_value,
                                          size_t* param_value_size_ret) noexcept {
     try {
+        GateScope gate;
         ContextProperties props(properties);
         Object* self = props.platform != nullptr ? props.platform : DefaultPlatform();
         if (self == nullptr) return CL_INVALID_PLATFORM;

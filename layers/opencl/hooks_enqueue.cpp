@@ -1,10 +1,12 @@
-// hooks_enqueue.cpp — every successful enqueue becomes an op of the kernel DAG (backends/opencl):
-// the marshalling from entry-point arguments to OpBuilder calls; what an access means lives in
-// cl_access.h.
+// hooks_enqueue.cpp — every enqueue is bracketed for the checkpoint (backends/opencl/cl_checkpoint.h):
+// PreCall_X marshals the entry point's arguments into an op (what an access means lives in
+// cl_access.h) and opens it before the real call; EndEnqueue, after it, records the op in the
+// kernel DAG when the call succeeded.
 #include <string>
 #include <vector>
 
 #include "backends/opencl/cl_access.h"
+#include "backends/opencl/cl_checkpoint.h"
 #include "backends/opencl/cl_dag.h"
 #include "cl_hooks.h"
 #include "dag/log.h"
@@ -18,20 +20,17 @@ using dag::OpKind;
 constexpr Certainty kCertain = Certainty::kCertain;
 constexpr uint64_t kWhole = dag::kWholeSize;
 
-void Record(Object* self, OpBuilder b, cl_uint num_waits, const cl_event* waits, const cl_event* event) {
-    std::vector<uint64_t> wait_ids;
-    for (cl_uint i = 0; waits != nullptr && i < num_waits; ++i) wait_ids.push_back(IdOf(waits[i]));
-    OpenClDag::Get().Add(self->id, std::move(b), event != nullptr ? IdOf(*event) : 0, std::move(wait_ids));
-}
-
-// Hooks are noexcept: an internal failure loses the op (logged), never the application's call.
+// Hooks are noexcept and never refuse: an internal failure loses the op (logged), never the
+// application's call. `f` returns the op; it is opened on `self` (a queue).
 template <typename F>
-void Guarded(F&& f) noexcept {
+cl_int Open(Object* self, F&& f) noexcept {
     try {
-        f();
+        OpenClCheckpoint::Get().Begin(self, f());
     } catch (...) {
         GPUCR_LOG_ERROR_ONCE("cl", "recording an enqueue into the DAG failed");
+        OpenClCheckpoint::Get().Begin(self, OpBuilder(OpKind::kOther, "unrecorded"));
     }
+    return CL_SUCCESS;
 }
 
 // Bytes of `region` of an image in a buffer (kWhole when unknown).
@@ -42,299 +41,257 @@ uint64_t ImageRegionBytes(cl_mem image, const size_t* region) {
     return element == 0 ? kWhole : uint64_t{element} * region[0] * region[1] * region[2];
 }
 
-void KernelOp(Object* self, cl_kernel kernel, cl_uint num_waits, const cl_event* waits, const cl_event* event) {
+OpBuilder KernelOp(cl_kernel kernel) {
     Kernel* k = Get(kernel);
     OpBuilder b(OpKind::kDispatch, k != nullptr ? k->name : "kernel");
     if (k != nullptr) b.AddKernelArgs(*k);
-    Record(self, std::move(b), num_waits, waits, event);
+    return b;
 }
 
-void Ordering(Object* self, const char* label, cl_uint num_waits, const cl_event* waits, const cl_event* event) {
-    Record(self, OpBuilder(OpKind::kOther, label), num_waits, waits, event);
+// Ops without accesses: they only order (their wait lists are recorded).
+cl_int Ordering(Object* self, const char* label) noexcept {
+    return Open(self, [&] { return OpBuilder(OpKind::kOther, label); });
+}
+
+OpBuilder Transfer(OpKind kind, const char* label, cl_mem mem, uint64_t offset, uint64_t size, bool write) {
+    OpBuilder b(kind, label);
+    if (write) {
+        b.Write(IdOf(mem), offset, size, kCertain);
+    } else {
+        b.Read(IdOf(mem), offset, size, kCertain);
+    }
+    return b;
+}
+
+OpBuilder Copy(const char* label, cl_mem src, uint64_t src_offset, uint64_t src_size, cl_mem dst, uint64_t dst_offset,
+               uint64_t dst_size) {
+    OpBuilder b(OpKind::kCopy, label);
+    b.Read(IdOf(src), src_offset, src_size, kCertain);
+    b.Write(IdOf(dst), dst_offset, dst_size, kCertain);
+    return b;
+}
+
+// A map reads the mapped range to the host (unless it invalidates it). The host's writes through a
+// map for writing are one host-write op at the unmap; the engine sees the range written from the
+// map on, so that a dump copies it before the host may change it.
+cl_int Map(Object* self, const char* label, cl_mem mem, cl_map_flags flags, uint64_t offset, uint64_t size) noexcept {
+    try {
+        OpBuilder b(OpKind::kHostRead, label);
+        if ((flags & CL_MAP_WRITE_INVALIDATE_REGION) == 0) b.Read(IdOf(mem), offset, size, kCertain);
+        std::vector<dag::Access> host_writes;
+        if ((flags & (CL_MAP_WRITE | CL_MAP_WRITE_INVALIDATE_REGION)) != 0) {
+            if (std::optional<MemRange> r = ResolveMem(IdOf(mem), offset, size)) {
+                host_writes.push_back({r->resource, r->offset, r->size, kCertain});
+            }
+        }
+        OpenClCheckpoint::Get().Begin(self, std::move(b), host_writes);
+    } catch (...) {
+        GPUCR_LOG_ERROR_ONCE("cl", "recording an enqueue into the DAG failed");
+        OpenClCheckpoint::Get().Begin(self, OpBuilder(OpKind::kOther, "unrecorded"));
+    }
+    return CL_SUCCESS;
+}
+
+void Mapped(void* result, cl_mem mem, cl_map_flags flags, uint64_t offset, uint64_t size) noexcept {
+    try {
+        if (result == nullptr) return;
+        const bool write = (flags & (CL_MAP_WRITE | CL_MAP_WRITE_INVALIDATE_REGION)) != 0;
+        OpenClDag::Get().Mapped(result, {IdOf(mem), offset, size, write});
+    } catch (...) {
+        GPUCR_LOG_ERROR_ONCE("cl", "recording a mapping failed");
+    }
 }
 
 }  // namespace
 
 namespace hooks {
 
-void PostCall_clEnqueueNDRangeKernel(Object* self, cl_int result, cl_command_queue, cl_kernel kernel, cl_uint,
-                                     const size_t*, const size_t*, const size_t*, cl_uint num_events_in_wait_list,
-                                     const cl_event* event_wait_list, cl_event* event) noexcept {
-    Guarded([&] {
-        if (result == CL_SUCCESS) KernelOp(self, kernel, num_events_in_wait_list, event_wait_list, event);
-    });
+void EndEnqueue(Object* self, bool ok, cl_uint num_waits, const cl_event* waits, const cl_event* event) noexcept {
+    OpenClCheckpoint::Get().End(self, ok ? CL_SUCCESS : CL_INVALID_OPERATION, event, num_waits, waits);
 }
 
-void PostCall_clEnqueueTask(Object* self, cl_int result, cl_command_queue, cl_kernel kernel,
-                            cl_uint num_events_in_wait_list, const cl_event* event_wait_list,
-                            cl_event* event) noexcept {
-    Guarded([&] {
-        if (result == CL_SUCCESS) KernelOp(self, kernel, num_events_in_wait_list, event_wait_list, event);
-    });
+cl_int PreCall_clEnqueueNDRangeKernel(Object* self, cl_command_queue, cl_kernel kernel, cl_uint, const size_t*,
+                                      const size_t*, const size_t*, cl_uint, const cl_event*, cl_event*) noexcept {
+    return Open(self, [&] { return KernelOp(kernel); });
 }
 
-void PostCall_clEnqueueReadBuffer(Object* self, cl_int result, cl_command_queue, cl_mem buffer, cl_bool, size_t offset,
-                                  size_t size, void*, cl_uint num_events_in_wait_list, const cl_event* event_wait_list,
-                                  cl_event* event) noexcept {
-    Guarded([&] {
-        if (result != CL_SUCCESS) return;
-        OpBuilder b(OpKind::kHostRead, "clEnqueueReadBuffer");
-        b.Read(IdOf(buffer), offset, size, kCertain);
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
-    });
+cl_int PreCall_clEnqueueTask(Object* self, cl_command_queue, cl_kernel kernel, cl_uint, const cl_event*,
+                             cl_event*) noexcept {
+    return Open(self, [&] { return KernelOp(kernel); });
 }
 
-void PostCall_clEnqueueWriteBuffer(Object* self, cl_int result, cl_command_queue, cl_mem buffer, cl_bool, size_t offset,
-                                   size_t size, const void*, cl_uint num_events_in_wait_list,
-                                   const cl_event* event_wait_list, cl_event* event) noexcept {
-    Guarded([&] {
-        if (result != CL_SUCCESS) return;
-        OpBuilder b(OpKind::kUpdate, "clEnqueueWriteBuffer");
-        b.Write(IdOf(buffer), offset, size, kCertain);
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
-    });
+cl_int PreCall_clEnqueueReadBuffer(Object* self, cl_command_queue, cl_mem buffer, cl_bool, size_t offset, size_t size,
+                                   void*, cl_uint, const cl_event*, cl_event*) noexcept {
+    return Open(self, [&] { return Transfer(OpKind::kHostRead, "clEnqueueReadBuffer", buffer, offset, size, false); });
 }
 
-void PostCall_clEnqueueReadBufferRect(Object* self, cl_int result, cl_command_queue, cl_mem buffer, cl_bool,
-                                      const size_t* buffer_origin, const size_t*, const size_t* region,
-                                      size_t buffer_row_pitch, size_t buffer_slice_pitch, size_t, size_t, void*,
-                                      cl_uint num_events_in_wait_list, const cl_event* event_wait_list,
-                                      cl_event* event) noexcept {
-    Guarded([&] {
-        if (result != CL_SUCCESS) return;
-        Span s = RectSpan(buffer_origin, region, buffer_row_pitch, buffer_slice_pitch);
-        OpBuilder b(OpKind::kHostRead, "clEnqueueReadBufferRect");
-        b.Read(IdOf(buffer), s.offset, s.size, kCertain);
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
-    });
+cl_int PreCall_clEnqueueWriteBuffer(Object* self, cl_command_queue, cl_mem buffer, cl_bool, size_t offset, size_t size,
+                                    const void*, cl_uint, const cl_event*, cl_event*) noexcept {
+    return Open(self, [&] { return Transfer(OpKind::kUpdate, "clEnqueueWriteBuffer", buffer, offset, size, true); });
 }
 
-void PostCall_clEnqueueWriteBufferRect(Object* self, cl_int result, cl_command_queue, cl_mem buffer, cl_bool,
+cl_int PreCall_clEnqueueReadBufferRect(Object* self, cl_command_queue, cl_mem buffer, cl_bool,
                                        const size_t* buffer_origin, const size_t*, const size_t* region,
-                                       size_t buffer_row_pitch, size_t buffer_slice_pitch, size_t, size_t, const void*,
-                                       cl_uint num_events_in_wait_list, const cl_event* event_wait_list,
-                                       cl_event* event) noexcept {
-    Guarded([&] {
-        if (result != CL_SUCCESS) return;
+                                       size_t buffer_row_pitch, size_t buffer_slice_pitch, size_t, size_t, void*,
+                                       cl_uint, const cl_event*, cl_event*) noexcept {
+    return Open(self, [&] {
         Span s = RectSpan(buffer_origin, region, buffer_row_pitch, buffer_slice_pitch);
-        OpBuilder b(OpKind::kUpdate, "clEnqueueWriteBufferRect");
-        b.Write(IdOf(buffer), s.offset, s.size, kCertain);
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
+        return Transfer(OpKind::kHostRead, "clEnqueueReadBufferRect", buffer, s.offset, s.size, false);
     });
 }
 
-void PostCall_clEnqueueCopyBuffer(Object* self, cl_int result, cl_command_queue, cl_mem src_buffer, cl_mem dst_buffer,
-                                  size_t src_offset, size_t dst_offset, size_t size, cl_uint num_events_in_wait_list,
-                                  const cl_event* event_wait_list, cl_event* event) noexcept {
-    Guarded([&] {
-        if (result != CL_SUCCESS) return;
-        OpBuilder b(OpKind::kCopy, "clEnqueueCopyBuffer");
-        b.Read(IdOf(src_buffer), src_offset, size, kCertain);
-        b.Write(IdOf(dst_buffer), dst_offset, size, kCertain);
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
+cl_int PreCall_clEnqueueWriteBufferRect(Object* self, cl_command_queue, cl_mem buffer, cl_bool,
+                                        const size_t* buffer_origin, const size_t*, const size_t* region,
+                                        size_t buffer_row_pitch, size_t buffer_slice_pitch, size_t, size_t,
+                                        const void*, cl_uint, const cl_event*, cl_event*) noexcept {
+    return Open(self, [&] {
+        Span s = RectSpan(buffer_origin, region, buffer_row_pitch, buffer_slice_pitch);
+        return Transfer(OpKind::kUpdate, "clEnqueueWriteBufferRect", buffer, s.offset, s.size, true);
     });
 }
 
-void PostCall_clEnqueueCopyBufferRect(Object* self, cl_int result, cl_command_queue, cl_mem src_buffer,
-                                      cl_mem dst_buffer, const size_t* src_origin, const size_t* dst_origin,
-                                      const size_t* region, size_t src_row_pitch, size_t src_slice_pitch,
-                                      size_t dst_row_pitch, size_t dst_slice_pitch, cl_uint num_events_in_wait_list,
-                                      const cl_event* event_wait_list, cl_event* event) noexcept {
-    Guarded([&] {
-        if (result != CL_SUCCESS) return;
+cl_int PreCall_clEnqueueCopyBuffer(Object* self, cl_command_queue, cl_mem src_buffer, cl_mem dst_buffer,
+                                   size_t src_offset, size_t dst_offset, size_t size, cl_uint, const cl_event*,
+                                   cl_event*) noexcept {
+    return Open(self, [&] {
+        return Copy("clEnqueueCopyBuffer", src_buffer, src_offset, size, dst_buffer, dst_offset, size);
+    });
+}
+
+cl_int PreCall_clEnqueueCopyBufferRect(Object* self, cl_command_queue, cl_mem src_buffer, cl_mem dst_buffer,
+                                       const size_t* src_origin, const size_t* dst_origin, const size_t* region,
+                                       size_t src_row_pitch, size_t src_slice_pitch, size_t dst_row_pitch,
+                                       size_t dst_slice_pitch, cl_uint, const cl_event*, cl_event*) noexcept {
+    return Open(self, [&] {
         Span src = RectSpan(src_origin, region, src_row_pitch, src_slice_pitch);
         Span dst = RectSpan(dst_origin, region, dst_row_pitch, dst_slice_pitch);
-        OpBuilder b(OpKind::kCopy, "clEnqueueCopyBufferRect");
-        b.Read(IdOf(src_buffer), src.offset, src.size, kCertain);
-        b.Write(IdOf(dst_buffer), dst.offset, dst.size, kCertain);
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
+        return Copy("clEnqueueCopyBufferRect", src_buffer, src.offset, src.size, dst_buffer, dst.offset, dst.size);
     });
 }
 
-void PostCall_clEnqueueFillBuffer(Object* self, cl_int result, cl_command_queue, cl_mem buffer, const void*, size_t,
-                                  size_t offset, size_t size, cl_uint num_events_in_wait_list,
-                                  const cl_event* event_wait_list, cl_event* event) noexcept {
-    Guarded([&] {
-        if (result != CL_SUCCESS) return;
-        OpBuilder b(OpKind::kFill, "clEnqueueFillBuffer");
-        b.Write(IdOf(buffer), offset, size, kCertain);
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
-    });
+cl_int PreCall_clEnqueueFillBuffer(Object* self, cl_command_queue, cl_mem buffer, const void*, size_t, size_t offset,
+                                   size_t size, cl_uint, const cl_event*, cl_event*) noexcept {
+    return Open(self, [&] { return Transfer(OpKind::kFill, "clEnqueueFillBuffer", buffer, offset, size, true); });
 }
 
-// A map reads the mapped range to the host (unless it invalidates it); the host's writes through
-// a map for writing are one host write op at the unmap.
-void PostCall_clEnqueueMapBuffer(Object* self, void* result, cl_command_queue, cl_mem buffer, cl_bool,
-                                 cl_map_flags map_flags, size_t offset, size_t size, cl_uint num_events_in_wait_list,
-                                 const cl_event* event_wait_list, cl_event* event, cl_int*) noexcept {
-    Guarded([&] {
-        if (result == nullptr) return;
-        bool write = (map_flags & (CL_MAP_WRITE | CL_MAP_WRITE_INVALIDATE_REGION)) != 0;
-        OpBuilder b(OpKind::kHostRead, "clEnqueueMapBuffer");
-        if ((map_flags & CL_MAP_WRITE_INVALIDATE_REGION) == 0) b.Read(IdOf(buffer), offset, size, kCertain);
-        OpenClDag::Get().Mapped(result, {IdOf(buffer), offset, size, write});
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
-    });
+cl_int PreCall_clEnqueueMapBuffer(Object* self, cl_command_queue, cl_mem buffer, cl_bool, cl_map_flags map_flags,
+                                  size_t offset, size_t size, cl_uint, const cl_event*, cl_event*, cl_int*) noexcept {
+    return Map(self, "clEnqueueMapBuffer", buffer, map_flags, offset, size);
 }
 
-void PostCall_clEnqueueMapImage(Object* self, void* result, cl_command_queue, cl_mem image, cl_bool,
-                                cl_map_flags map_flags, const size_t*, const size_t*, size_t*, size_t*,
-                                cl_uint num_events_in_wait_list, const cl_event* event_wait_list, cl_event* event,
-                                cl_int*) noexcept {
-    Guarded([&] {
-        if (result == nullptr) return;
-        bool write = (map_flags & (CL_MAP_WRITE | CL_MAP_WRITE_INVALIDATE_REGION)) != 0;
-        OpBuilder b(OpKind::kHostRead, "clEnqueueMapImage");
-        if ((map_flags & CL_MAP_WRITE_INVALIDATE_REGION) == 0) b.Read(IdOf(image), 0, kWhole, kCertain);
-        OpenClDag::Get().Mapped(result, {IdOf(image), 0, kWhole, write});
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
-    });
+void PostCall_clEnqueueMapBuffer(Object*, void* result, cl_command_queue, cl_mem buffer, cl_bool,
+                                 cl_map_flags map_flags, size_t offset, size_t size, cl_uint, const cl_event*,
+                                 cl_event*, cl_int*) noexcept {
+    Mapped(result, buffer, map_flags, offset, size);
 }
 
-void PostCall_clEnqueueUnmapMemObject(Object* self, cl_int result, cl_command_queue, cl_mem memobj, void* mapped_ptr,
-                                      cl_uint num_events_in_wait_list, const cl_event* event_wait_list,
-                                      cl_event* event) noexcept {
-    Guarded([&] {
-        if (result != CL_SUCCESS) return;
+cl_int PreCall_clEnqueueMapImage(Object* self, cl_command_queue, cl_mem image, cl_bool, cl_map_flags map_flags,
+                                 const size_t*, const size_t*, size_t*, size_t*, cl_uint, const cl_event*, cl_event*,
+                                 cl_int*) noexcept {
+    return Map(self, "clEnqueueMapImage", image, map_flags, 0, kWhole);
+}
+
+void PostCall_clEnqueueMapImage(Object*, void* result, cl_command_queue, cl_mem image, cl_bool,
+                                cl_map_flags map_flags, const size_t*, const size_t*, size_t*, size_t*, cl_uint,
+                                const cl_event*, cl_event*, cl_int*) noexcept {
+    Mapped(result, image, map_flags, 0, kWhole);
+}
+
+// The unmap of a map for writing carries the host's writes. A map gpucr did not see (unknown
+// range): the host may have written any of the object.
+cl_int PreCall_clEnqueueUnmapMemObject(Object* self, cl_command_queue, cl_mem memobj, void* mapped_ptr, cl_uint,
+                                       const cl_event*, cl_event*) noexcept {
+    return Open(self, [&] {
         uint64_t mem = IdOf(memobj);
         std::optional<Mapping> m = OpenClDag::Get().Unmapped(mem, mapped_ptr);
-        if (m && !m->write) {
-            Record(self, OpBuilder(OpKind::kOther, "clEnqueueUnmapMemObject"), num_events_in_wait_list, event_wait_list,
-                   event);
-            return;
-        }
-        // A map gpucr did not see (unknown range): the host may have written any of the object.
+        if (m && !m->write) return OpBuilder(OpKind::kOther, "clEnqueueUnmapMemObject");
         OpBuilder b(OpKind::kHostWrite, "clEnqueueUnmapMemObject");
         if (m) {
             b.Write(mem, m->offset, m->size, kCertain);
         } else {
             b.Write(mem, 0, kWhole, Certainty::kSpeculated);
         }
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
+        return b;
     });
 }
 
 // Images are accessed as whole objects.
-void PostCall_clEnqueueReadImage(Object* self, cl_int result, cl_command_queue, cl_mem image, cl_bool, const size_t*,
-                                 const size_t*, size_t, size_t, void*, cl_uint num_events_in_wait_list,
-                                 const cl_event* event_wait_list, cl_event* event) noexcept {
-    Guarded([&] {
-        if (result != CL_SUCCESS) return;
-        OpBuilder b(OpKind::kHostRead, "clEnqueueReadImage");
-        b.Read(IdOf(image), 0, kWhole, kCertain);
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
+cl_int PreCall_clEnqueueReadImage(Object* self, cl_command_queue, cl_mem image, cl_bool, const size_t*, const size_t*,
+                                  size_t, size_t, void*, cl_uint, const cl_event*, cl_event*) noexcept {
+    return Open(self, [&] { return Transfer(OpKind::kHostRead, "clEnqueueReadImage", image, 0, kWhole, false); });
+}
+
+cl_int PreCall_clEnqueueWriteImage(Object* self, cl_command_queue, cl_mem image, cl_bool, const size_t*,
+                                   const size_t*, size_t, size_t, const void*, cl_uint, const cl_event*,
+                                   cl_event*) noexcept {
+    return Open(self, [&] { return Transfer(OpKind::kUpdate, "clEnqueueWriteImage", image, 0, kWhole, true); });
+}
+
+cl_int PreCall_clEnqueueCopyImage(Object* self, cl_command_queue, cl_mem src_image, cl_mem dst_image, const size_t*,
+                                  const size_t*, const size_t*, cl_uint, const cl_event*, cl_event*) noexcept {
+    return Open(self, [&] { return Copy("clEnqueueCopyImage", src_image, 0, kWhole, dst_image, 0, kWhole); });
+}
+
+cl_int PreCall_clEnqueueFillImage(Object* self, cl_command_queue, cl_mem image, const void*, const size_t*,
+                                  const size_t*, cl_uint, const cl_event*, cl_event*) noexcept {
+    return Open(self, [&] { return Transfer(OpKind::kFill, "clEnqueueFillImage", image, 0, kWhole, true); });
+}
+
+cl_int PreCall_clEnqueueCopyImageToBuffer(Object* self, cl_command_queue, cl_mem src_image, cl_mem dst_buffer,
+                                          const size_t*, const size_t* region, size_t dst_offset, cl_uint,
+                                          const cl_event*, cl_event*) noexcept {
+    return Open(self, [&] {
+        return Copy("clEnqueueCopyImageToBuffer", src_image, 0, kWhole, dst_buffer, dst_offset,
+                    ImageRegionBytes(src_image, region));
     });
 }
 
-void PostCall_clEnqueueWriteImage(Object* self, cl_int result, cl_command_queue, cl_mem image, cl_bool, const size_t*,
-                                  const size_t*, size_t, size_t, const void*, cl_uint num_events_in_wait_list,
-                                  const cl_event* event_wait_list, cl_event* event) noexcept {
-    Guarded([&] {
-        if (result != CL_SUCCESS) return;
-        OpBuilder b(OpKind::kUpdate, "clEnqueueWriteImage");
-        b.Write(IdOf(image), 0, kWhole, kCertain);
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
+cl_int PreCall_clEnqueueCopyBufferToImage(Object* self, cl_command_queue, cl_mem src_buffer, cl_mem dst_image,
+                                          size_t src_offset, const size_t*, const size_t* region, cl_uint,
+                                          const cl_event*, cl_event*) noexcept {
+    return Open(self, [&] {
+        return Copy("clEnqueueCopyBufferToImage", src_buffer, src_offset, ImageRegionBytes(dst_image, region),
+                    dst_image, 0, kWhole);
     });
 }
 
-void PostCall_clEnqueueCopyImage(Object* self, cl_int result, cl_command_queue, cl_mem src_image, cl_mem dst_image,
-                                 const size_t*, const size_t*, const size_t*, cl_uint num_events_in_wait_list,
-                                 const cl_event* event_wait_list, cl_event* event) noexcept {
-    Guarded([&] {
-        if (result != CL_SUCCESS) return;
-        OpBuilder b(OpKind::kCopy, "clEnqueueCopyImage");
-        b.Read(IdOf(src_image), 0, kWhole, kCertain);
-        b.Write(IdOf(dst_image), 0, kWhole, kCertain);
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
-    });
+cl_int PreCall_clEnqueueMarker(Object* self, cl_command_queue, cl_event*) noexcept {
+    return Ordering(self, "clEnqueueMarker");
 }
 
-void PostCall_clEnqueueFillImage(Object* self, cl_int result, cl_command_queue, cl_mem image, const void*,
-                                 const size_t*, const size_t*, cl_uint num_events_in_wait_list,
-                                 const cl_event* event_wait_list, cl_event* event) noexcept {
-    Guarded([&] {
-        if (result != CL_SUCCESS) return;
-        OpBuilder b(OpKind::kFill, "clEnqueueFillImage");
-        b.Write(IdOf(image), 0, kWhole, kCertain);
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
-    });
+cl_int PreCall_clEnqueueBarrier(Object* self, cl_command_queue) noexcept { return Ordering(self, "clEnqueueBarrier"); }
+
+cl_int PreCall_clEnqueueWaitForEvents(Object* self, cl_command_queue, cl_uint, const cl_event*) noexcept {
+    return Ordering(self, "clEnqueueWaitForEvents");
 }
 
-void PostCall_clEnqueueCopyImageToBuffer(Object* self, cl_int result, cl_command_queue, cl_mem src_image,
-                                         cl_mem dst_buffer, const size_t*, const size_t* region, size_t dst_offset,
-                                         cl_uint num_events_in_wait_list, const cl_event* event_wait_list,
-                                         cl_event* event) noexcept {
-    Guarded([&] {
-        if (result != CL_SUCCESS) return;
-        OpBuilder b(OpKind::kCopy, "clEnqueueCopyImageToBuffer");
-        b.Read(IdOf(src_image), 0, kWhole, kCertain);
-        b.Write(IdOf(dst_buffer), dst_offset, ImageRegionBytes(src_image, region), kCertain);
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
-    });
+cl_int PreCall_clEnqueueMarkerWithWaitList(Object* self, cl_command_queue, cl_uint, const cl_event*,
+                                           cl_event*) noexcept {
+    return Ordering(self, "clEnqueueMarkerWithWaitList");
 }
 
-void PostCall_clEnqueueCopyBufferToImage(Object* self, cl_int result, cl_command_queue, cl_mem src_buffer,
-                                         cl_mem dst_image, size_t src_offset, const size_t*, const size_t* region,
-                                         cl_uint num_events_in_wait_list, const cl_event* event_wait_list,
-                                         cl_event* event) noexcept {
-    Guarded([&] {
-        if (result != CL_SUCCESS) return;
-        OpBuilder b(OpKind::kCopy, "clEnqueueCopyBufferToImage");
-        b.Read(IdOf(src_buffer), src_offset, ImageRegionBytes(dst_image, region), kCertain);
-        b.Write(IdOf(dst_image), 0, kWhole, kCertain);
-        Record(self, std::move(b), num_events_in_wait_list, event_wait_list, event);
-    });
-}
-
-// Ops without accesses: they only order (their wait lists are recorded).
-void PostCall_clEnqueueMarker(Object* self, cl_int result, cl_command_queue, cl_event* event) noexcept {
-    Guarded([&] {
-        if (result == CL_SUCCESS) Ordering(self, "clEnqueueMarker", 0, nullptr, event);
-    });
-}
-
-void PostCall_clEnqueueBarrier(Object* self, cl_int result, cl_command_queue) noexcept {
-    Guarded([&] {
-        if (result == CL_SUCCESS) Ordering(self, "clEnqueueBarrier", 0, nullptr, nullptr);
-    });
-}
-
-void PostCall_clEnqueueWaitForEvents(Object* self, cl_int result, cl_command_queue, cl_uint num_events,
-                                     const cl_event* event_list) noexcept {
-    Guarded([&] {
-        if (result == CL_SUCCESS) Ordering(self, "clEnqueueWaitForEvents", num_events, event_list, nullptr);
-    });
-}
-
-void PostCall_clEnqueueMarkerWithWaitList(Object* self, cl_int result, cl_command_queue,
-                                          cl_uint num_events_in_wait_list, const cl_event* event_wait_list,
-                                          cl_event* event) noexcept {
-    Guarded([&] {
-        if (result == CL_SUCCESS) {
-            Ordering(self, "clEnqueueMarkerWithWaitList", num_events_in_wait_list, event_wait_list, event);
-        }
-    });
-}
-
-void PostCall_clEnqueueBarrierWithWaitList(Object* self, cl_int result, cl_command_queue,
-                                           cl_uint num_events_in_wait_list, const cl_event* event_wait_list,
-                                           cl_event* event) noexcept {
-    Guarded([&] {
-        if (result == CL_SUCCESS) {
-            Ordering(self, "clEnqueueBarrierWithWaitList", num_events_in_wait_list, event_wait_list, event);
-        }
-    });
+cl_int PreCall_clEnqueueBarrierWithWaitList(Object* self, cl_command_queue, cl_uint, const cl_event*,
+                                            cl_event*) noexcept {
+    return Ordering(self, "clEnqueueBarrierWithWaitList");
 }
 
 // Migration moves bytes between devices without changing them.
-void PostCall_clEnqueueMigrateMemObjects(Object* self, cl_int result, cl_command_queue, cl_uint, const cl_mem*,
-                                         cl_mem_migration_flags, cl_uint num_events_in_wait_list,
-                                         const cl_event* event_wait_list, cl_event* event) noexcept {
-    Guarded([&] {
-        if (result == CL_SUCCESS) {
-            Ordering(self, "clEnqueueMigrateMemObjects", num_events_in_wait_list, event_wait_list, event);
+cl_int PreCall_clEnqueueMigrateMemObjects(Object* self, cl_command_queue, cl_uint, const cl_mem*,
+                                          cl_mem_migration_flags, cl_uint, const cl_event*, cl_event*) noexcept {
+    return Ordering(self, "clEnqueueMigrateMemObjects");
+}
+
+// The application's last reference to a buffer: a dump still copying it takes what it needs first.
+cl_int PreCall_clReleaseMemObject(Object* self, cl_mem) noexcept {
+    try {
+        const auto* m = static_cast<const Mem*>(self);
+        if (self->type == ObjectType::kMem && m->kind == MemKind::kBuffer && self->app_refs.load() == 1) {
+            OpenClCheckpoint::Get().engine().BeforeRelease(self->id);
         }
-    });
+    } catch (...) {
+        GPUCR_LOG_ERROR_ONCE("cl", "capturing a released buffer failed");
+    }
+    return CL_SUCCESS;
 }
 
 }  // namespace hooks

@@ -1,11 +1,12 @@
-// hooks_event.cpp — events (user events, callbacks with the application's handle, waits) and the
-// SVM free callback.
+// hooks_event.cpp — events (user events, callbacks with the application's handle) and the SVM free
+// callback. Waits are in hooks_wait.cpp.
 #include <memory>
 #include <vector>
 
 #include "cl_entry.h"
 #include "cl_hooks.h"
 #include "dag/log.h"
+#include "layers/opencl/gate.h"
 #include "layers/opencl/wrap.h"
 
 namespace gpucr::cl {
@@ -42,21 +43,11 @@ void CL_CALLBACK OnSvmFree(cl_command_queue, cl_uint num_svm_pointers, void** sv
 
 namespace entry {
 
-cl_int CL_API_CALL clWaitForEvents(cl_uint num_events, const cl_event* event_list) noexcept {
-    try {
-        Object* self = num_events > 0 && event_list != nullptr ? Lookup(event_list[0]) : nullptr;
-        if (self == nullptr) return num_events == 0 || event_list == nullptr ? CL_INVALID_VALUE : CL_INVALID_EVENT;
-        UnwrappedArray<cl_event> events(event_list, num_events);
-        return self->next->clWaitForEvents(num_events, events.data());
-    } catch (...) {
-        return CL_OUT_OF_HOST_MEMORY;
-    }
-}
-
 cl_int CL_API_CALL clSetEventCallback(cl_event event, cl_int command_exec_callback_type,
                                       void(CL_CALLBACK* pfn_notify)(cl_event, cl_int, void*),
                                       void* user_data) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(event);
         if (self == nullptr) return CL_INVALID_EVENT;
         auto real = static_cast<cl_event>(self->real);
@@ -82,6 +73,7 @@ cl_int CL_API_CALL clEnqueueSVMFree(cl_command_queue command_queue, cl_uint num_
                                     void* user_data, cl_uint num_events_in_wait_list, const cl_event* event_wait_list,
                                     cl_event* event) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(command_queue);
         if (self == nullptr) return CL_INVALID_COMMAND_QUEUE;
         if (self->next->clEnqueueSVMFree == nullptr) return CL_INVALID_OPERATION;

@@ -6,6 +6,7 @@
 #include "cl_entry.h"
 #include "cl_hooks.h"
 #include "dag/log.h"
+#include "layers/opencl/gate.h"
 #include "layers/opencl/wrap.h"
 
 namespace gpucr::cl {
@@ -69,19 +70,6 @@ cl_mem CreateImage(Object* self, const char* entry, bool with_properties, const 
     return app;
 }
 
-struct MemDestructorRecord {
-    void(CL_CALLBACK* fn)(cl_mem, void*);
-    void* user_data;
-    Object* mem;
-};
-
-// The real ICD calls the application's destructor callbacks before the shim's own (registered
-// first, at creation), so the wrapper is still there.
-void CL_CALLBACK OnMemDestroyed(cl_mem, void* user_data) {
-    auto* r = static_cast<MemDestructorRecord*>(user_data);
-    r->fn(reinterpret_cast<cl_mem>(r->mem), r->user_data);
-}
-
 }  // namespace
 
 namespace entry {
@@ -89,6 +77,7 @@ namespace entry {
 cl_mem CL_API_CALL clCreateImage(cl_context context, cl_mem_flags flags, const cl_image_format* image_format,
                                  const cl_image_desc* image_desc, void* host_ptr, cl_int* errcode_ret) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(context);
         if (self == nullptr || self->next->clCreateImage == nullptr) {
             if (errcode_ret != nullptr) *errcode_ret = self == nullptr ? CL_INVALID_CONTEXT : CL_INVALID_OPERATION;
@@ -110,6 +99,7 @@ cl_mem CL_API_CALL clCreateImageWithProperties(cl_context context, const cl_mem_
                                                const cl_image_desc* image_desc, void* host_ptr,
                                                cl_int* errcode_ret) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(context);
         if (self == nullptr || self->next->clCreateImageWithProperties == nullptr) {
             if (errcode_ret != nullptr) *errcode_ret = self == nullptr ? CL_INVALID_CONTEXT : CL_INVALID_OPERATION;
@@ -130,18 +120,15 @@ cl_mem CL_API_CALL clCreateImageWithProperties(cl_context context, const cl_mem_
 cl_int CL_API_CALL clSetMemObjectDestructorCallback(cl_mem memobj, void(CL_CALLBACK* pfn_notify)(cl_mem, void*),
                                                     void* user_data) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(memobj);
         if (self == nullptr) return CL_INVALID_MEM_OBJECT;
         if (self->next->clSetMemObjectDestructorCallback == nullptr) return CL_INVALID_OPERATION;
         auto real = static_cast<cl_mem>(self->real);
         if (pfn_notify == nullptr) return self->next->clSetMemObjectDestructorCallback(real, nullptr, user_data);
-        auto record = std::make_shared<MemDestructorRecord>(MemDestructorRecord{pfn_notify, user_data, self});
-        cl_int r = self->next->clSetMemObjectDestructorCallback(real, OnMemDestroyed, record.get());
-        if (r == CL_SUCCESS) {
-            std::lock_guard lock(self->mu);
-            self->keep.push_back(std::move(record));
-        }
-        return r;
+        // The real ICD calls it before the shim's own (registered first, at creation), so the wrapper is
+        // still there.
+        return AddReleaseCallback(self, pfn_notify, user_data, false);
     } catch (...) {
         return CL_OUT_OF_HOST_MEMORY;
     }

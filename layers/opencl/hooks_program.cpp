@@ -9,6 +9,7 @@
 #include "cl_entry.h"
 #include "cl_hooks.h"
 #include "dag/log.h"
+#include "layers/opencl/gate.h"
 #include "layers/opencl/wrap.h"
 
 namespace gpucr::cl {
@@ -174,6 +175,7 @@ cl_int CL_API_CALL clBuildProgram(cl_program program, cl_uint num_devices, const
                                   const char* options, void(CL_CALLBACK* pfn_notify)(cl_program, void*),
                                   void* user_data) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(program);
         if (self == nullptr) return CL_INVALID_PROGRAM;
         bool added = false;
@@ -196,6 +198,7 @@ cl_int CL_API_CALL clCompileProgram(cl_program program, cl_uint num_devices, con
                                     const char** header_include_names, void(CL_CALLBACK* pfn_notify)(cl_program, void*),
                                     void* user_data) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(program);
         if (self == nullptr) return CL_INVALID_PROGRAM;
         if (self->next->clCompileProgram == nullptr) return CL_INVALID_OPERATION;
@@ -226,6 +229,7 @@ cl_program CL_API_CALL clLinkProgram(cl_context context, cl_uint num_devices, co
                                      void(CL_CALLBACK* pfn_notify)(cl_program, void*), void* user_data,
                                      cl_int* errcode_ret) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(context);
         if (self == nullptr || self->next->clLinkProgram == nullptr) {
             if (errcode_ret != nullptr) *errcode_ret = self == nullptr ? CL_INVALID_CONTEXT : CL_INVALID_OPERATION;
@@ -267,15 +271,13 @@ cl_program CL_API_CALL clLinkProgram(cl_context context, cl_uint num_devices, co
 cl_int CL_API_CALL clSetProgramReleaseCallback(cl_program program, void(CL_CALLBACK* pfn_notify)(cl_program, void*),
                                                void* user_data) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(program);
         if (self == nullptr) return CL_INVALID_PROGRAM;
         if (self->next->clSetProgramReleaseCallback == nullptr) return CL_INVALID_OPERATION;
         auto real = static_cast<cl_program>(self->real);
         if (pfn_notify == nullptr) return self->next->clSetProgramReleaseCallback(real, nullptr, user_data);
-        std::shared_ptr<BuildRecord> record = MakeRecord(pfn_notify, user_data, self);
-        cl_int r = self->next->clSetProgramReleaseCallback(real, OnBuilt, record.get());
-        if (r != CL_SUCCESS) record->Release();
-        return r;
+        return AddReleaseCallback(self, pfn_notify, user_data, true);  // the wrapper stays until it has run
     } catch (...) {
         return CL_OUT_OF_HOST_MEMORY;
     }
@@ -285,6 +287,7 @@ cl_int CL_API_CALL clGetProgramBuildInfo(cl_program program, cl_device_id device
                                          size_t param_value_size, void* param_value,
                                          size_t* param_value_size_ret) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(program);
         if (self == nullptr) return CL_INVALID_PROGRAM;
         auto real = static_cast<cl_program>(self->real);
@@ -319,6 +322,7 @@ cl_int CL_API_CALL clGetProgramBuildInfo(cl_program program, cl_device_id device
 cl_int CL_API_CALL clCreateKernelsInProgram(cl_program program, cl_uint num_kernels, cl_kernel* kernels,
                                             cl_uint* num_kernels_ret) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(program);
         if (self == nullptr) return CL_INVALID_PROGRAM;
         cl_uint own = 0;
@@ -341,6 +345,7 @@ cl_int CL_API_CALL clCreateKernelsInProgram(cl_program program, cl_uint num_kern
 cl_int CL_API_CALL clSetKernelArg(cl_kernel kernel, cl_uint arg_index, size_t arg_size,
                                   const void* arg_value) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(kernel);
         if (self == nullptr) return CL_INVALID_KERNEL;
         Kernel* k = KernelOf(self);

@@ -35,6 +35,38 @@ void ObjectTable::Remove(Object* o) {
     if (it != by_real_.end() && it->second == o) by_real_.erase(it);
 }
 
+std::vector<Object*> ObjectTable::RetainAll() const {
+    std::shared_lock lock(mutex_);
+    std::vector<Object*> out;
+    out.reserve(by_id_.size());
+    for (const auto& [id, o] : by_id_) {
+        // Only from a count above zero: at zero the wrapper is being freed (it waits for this lock).
+        int64_t refs = o->refs.load();
+        while (refs > 0 && !o->refs.compare_exchange_weak(refs, refs + 1)) {
+        }
+        if (refs > 0) out.push_back(o);
+    }
+    return out;
+}
+
+void ObjectTable::SetReal(Object* o, void* real) {
+    std::unique_lock lock(mutex_);
+    void* old = o->real;
+    auto it = old != nullptr ? by_real_.find(old) : by_real_.end();
+    if (it != by_real_.end() && it->second == o) {
+        by_real_.erase(it);
+        // Only devices share a real handle (one moved onto another's): the other one gets it back.
+        for (auto w = by_id_.begin(); o->type == ObjectType::kDevice && w != by_id_.end(); ++w) {
+            if (w->second != o && w->second->real == old) {
+                by_real_.emplace(old, w->second);
+                break;
+            }
+        }
+    }
+    o->real = real;
+    if (real != nullptr) by_real_[real] = o;
+}
+
 bool ObjectTable::WithId(uint64_t id, const std::function<void(const Object&)>& fn) const {
     std::shared_lock lock(mutex_);
     auto it = by_id_.find(id);

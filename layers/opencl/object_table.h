@@ -40,6 +40,12 @@ public:
     size_t count(ObjectType type) const;
     // fn runs under the table's lock for every live wrapper, in id order; it must not call the table.
     void ForEach(const std::function<void(const Object&)>& fn) const;
+    // Every live wrapper in id order, each with a reference taken (refs) that the caller drops with
+    // Unref; wrappers already on their way out are left out.
+    std::vector<Object*> RetainAll() const;
+    // Points o at another real handle (nullptr: none) and re-indexes it; the new handle's index entry
+    // goes to o. Used when a real object is released and created again behind the same wrapper.
+    void SetReal(Object* o, void* real);
 
     // Process-wide reasons (entry point that caused it -> reason), kept for the process's lifetime.
     void MarkProcess(std::string_view entry, std::string_view reason);

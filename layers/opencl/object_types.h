@@ -41,6 +41,9 @@ struct Context : Object {
     std::vector<cl_context_properties> properties;
     bool from_type = false;  // clCreateContextFromType
     cl_device_type device_type = 0;
+    // The application's notify callback (it receives no handle), for a re-created context.
+    void(CL_CALLBACK* notify)(const char*, const void*, size_t, void*) = nullptr;
+    void* notify_user_data = nullptr;
 };
 
 struct CommandQueue : Object {
@@ -67,6 +70,7 @@ struct Mem : Object {
     cl_image_desc image_desc{};                 // images; mem_object cleared (see parent)
     cl_uint pipe_packet_size = 0;               // pipes
     cl_uint pipe_max_packets = 0;
+    bool real_watched = false;                  // the shim's destructor callback is on `real` (WatchRealMem)
 };
 
 struct Sampler : Object {

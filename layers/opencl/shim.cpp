@@ -9,6 +9,7 @@
 #include "cl_entry.h"
 #include "dag/log.h"
 #include "layers/opencl/dispatch.h"
+#include "layers/opencl/gate.h"
 #include "layers/opencl/icd.h"
 #include "layers/opencl/info_filter.h"
 #include "layers/opencl/wrap.h"
@@ -113,6 +114,7 @@ cl_int CL_API_CALL clUnloadCompiler() noexcept {
 cl_int CL_API_CALL clGetDeviceIDs(cl_platform_id platform, cl_device_type device_type, cl_uint num_entries,
                                   cl_device_id* devices, cl_uint* num_devices) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(platform != nullptr ? platform : reinterpret_cast<cl_platform_id>(DefaultPlatform()));
         if (self == nullptr) return CL_INVALID_PLATFORM;
         cl_uint own = 0;
@@ -133,6 +135,7 @@ cl_int CL_API_CALL clGetDeviceIDs(cl_platform_id platform, cl_device_type device
 cl_int CL_API_CALL clGetDeviceInfo(cl_device_id device, cl_device_info param_name, size_t param_value_size,
                                    void* param_value, size_t* param_value_size_ret) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(device);
         if (self == nullptr) return CL_INVALID_DEVICE;
         auto real = static_cast<cl_device_id>(self->real);
@@ -186,6 +189,7 @@ cl_int CL_API_CALL clCreateSubDevices(cl_device_id in_device, const cl_device_pa
                                       cl_uint num_devices, cl_device_id* out_devices,
                                       cl_uint* num_devices_ret) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(in_device);
         if (self == nullptr) return CL_INVALID_DEVICE;
         if (self->next->clCreateSubDevices == nullptr) return CL_INVALID_OPERATION;
@@ -200,6 +204,7 @@ cl_int CL_API_CALL clCreateSubDevicesEXT(cl_device_id in_device, const cl_device
                                          cl_uint num_entries, cl_device_id* out_devices,
                                          cl_uint* num_devices) noexcept {
     try {
+        GateScope gate;
         Object* self = Lookup(in_device);
         if (self == nullptr) return CL_INVALID_DEVICE;
         auto fn = self->next->clCreateSubDevicesEXT;

@@ -1,8 +1,11 @@
 #include "layers/opencl/wrap.h"
 
+#include <algorithm>
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "dag/log.h"
 #include "layers/opencl/dispatch.h"
@@ -69,8 +72,11 @@ void Delete(Object* o) {
     }
 }
 
+void ForgetReleaseCallbacks(Object* o);
+
 void Destroy(Object* o) {
     ObjectTable::Get().Remove(o);
+    ForgetReleaseCallbacks(o);
     std::vector<Object*> holds;
     {
         std::lock_guard lock(o->mu);
@@ -85,6 +91,88 @@ void Destroy(Object* o) {
 // The real ICD destroyed a memory object: its wrapper may go (it was registered first, so the
 // application's destructor callbacks, called before it, still found the wrapper).
 void CL_CALLBACK OnRealMemDestroyed(cl_mem, void* user_data) { Unref(static_cast<Object*>(user_data)); }
+
+// Application callbacks on the destruction of a real object (AddReleaseCallback). A Ticket is one
+// registration on one real object; a cancelled ticket (its real object released for a re-create) does
+// nothing when the real ICD calls it, and is kept for ever since the ICD may call it late.
+struct ReleaseRecord {
+    Object* object = nullptr;
+    ReleaseFn fn = nullptr;
+    void* user_data = nullptr;
+    bool hold = false;
+};
+
+struct ReleaseTicket {
+    std::shared_ptr<ReleaseRecord> record;
+    std::atomic<bool> done{false};  // ran or cancelled
+};
+
+struct ReleaseTickets {
+    std::mutex mu;
+    std::unordered_map<const Object*, std::vector<std::shared_ptr<ReleaseTicket>>> live;  // in registration order
+    std::vector<std::shared_ptr<ReleaseTicket>> cancelled;
+};
+
+ReleaseTickets& Tickets() {
+    static auto* t = new ReleaseTickets();  // never destroyed: the ICD may call back at exit
+    return *t;
+}
+
+bool HasReleaseCallbacks(ObjectType type) {
+    return type == ObjectType::kMem || type == ObjectType::kContext || type == ObjectType::kProgram;
+}
+
+void RunTicket(void* user_data) {
+    auto* t = static_cast<ReleaseTicket*>(user_data);
+    if (t->done.exchange(true)) return;
+    const ReleaseRecord& r = *t->record;
+    Object* o = r.object;
+    bool hold = r.hold;
+    switch (o->type) {
+        case ObjectType::kMem:
+            reinterpret_cast<void(CL_CALLBACK*)(cl_mem, void*)>(r.fn)(reinterpret_cast<cl_mem>(o), r.user_data);
+            break;
+        case ObjectType::kContext:
+            reinterpret_cast<void(CL_CALLBACK*)(cl_context, void*)>(r.fn)(reinterpret_cast<cl_context>(o),
+                                                                          r.user_data);
+            break;
+        default:
+            reinterpret_cast<void(CL_CALLBACK*)(cl_program, void*)>(r.fn)(reinterpret_cast<cl_program>(o),
+                                                                          r.user_data);
+            break;
+    }
+    if (hold) Unref(o);  // last: may free the wrapper and this ticket
+}
+
+void CL_CALLBACK OnMemGone(cl_mem, void* user_data) { RunTicket(user_data); }
+void CL_CALLBACK OnContextGone(cl_context, void* user_data) { RunTicket(user_data); }
+void CL_CALLBACK OnProgramGone(cl_program, void* user_data) { RunTicket(user_data); }
+
+cl_int RegisterTicket(Object* o, ReleaseTicket* t) {
+    switch (o->type) {
+        case ObjectType::kMem:
+            if (o->next->clSetMemObjectDestructorCallback == nullptr) return CL_INVALID_OPERATION;
+            return o->next->clSetMemObjectDestructorCallback(static_cast<cl_mem>(o->real), OnMemGone, t);
+        case ObjectType::kContext:
+            if (o->next->clSetContextDestructorCallback == nullptr) return CL_INVALID_OPERATION;
+            return o->next->clSetContextDestructorCallback(static_cast<cl_context>(o->real), OnContextGone, t);
+        case ObjectType::kProgram:
+            if (o->next->clSetProgramReleaseCallback == nullptr) return CL_INVALID_OPERATION;
+            return o->next->clSetProgramReleaseCallback(static_cast<cl_program>(o->real), OnProgramGone, t);
+        default:
+            return CL_INVALID_OPERATION;
+    }
+}
+
+void ForgetReleaseCallbacks(Object* o) {
+    if (!HasReleaseCallbacks(o->type)) return;
+    std::vector<std::shared_ptr<ReleaseTicket>> gone;  // freed outside the lock
+    std::lock_guard lock(Tickets().mu);
+    auto it = Tickets().live.find(o);
+    if (it == Tickets().live.end()) return;
+    gone.swap(it->second);
+    Tickets().live.erase(it);
+}
 
 void InitDevice(Device* d) {
     if (d->next->clGetDeviceInfo == nullptr) return;
@@ -174,15 +262,80 @@ Object* NewWrapper(ObjectType type, void* real, Object* creator, const char* ent
             Hold(o, o->context);
         }
     }
-    if (type == ObjectType::kMem && o->next->clSetMemObjectDestructorCallback != nullptr &&
-        o->next->clSetMemObjectDestructorCallback(static_cast<cl_mem>(real), OnRealMemDestroyed, o) == CL_SUCCESS) {
-        o->refs.fetch_add(1);
-    }
+    if (type == ObjectType::kMem) WatchRealMem(o);
     if (type == ObjectType::kDevice) InitDevice(static_cast<Device*>(o));
     if (type == ObjectType::kEvent) static_cast<Event*>(o)->command = entry;
     ObjectTable::Get().Add(o);
     GPUCR_LOG_DEBUG("cl", "{} {} created by {}", TypeName(type), o->id, entry);
     return o;
+}
+
+bool WatchRealMem(Object* m) {
+    auto* mem = static_cast<Mem*>(m);
+    if (m->next->clSetMemObjectDestructorCallback == nullptr) return false;
+    m->refs.fetch_add(1);
+    if (m->next->clSetMemObjectDestructorCallback(static_cast<cl_mem>(m->real), OnRealMemDestroyed, m) != CL_SUCCESS) {
+        m->refs.fetch_sub(1);
+        return false;
+    }
+    std::lock_guard lock(m->mu);
+    mem->real_watched = true;
+    return true;
+}
+
+cl_int AddReleaseCallbackImpl(Object* o, ReleaseFn fn, void* user_data, bool hold) {
+    if (!HasReleaseCallbacks(o->type)) return CL_INVALID_OPERATION;
+    auto t = std::make_shared<ReleaseTicket>();
+    t->record = std::make_shared<ReleaseRecord>(ReleaseRecord{o, fn, user_data, hold});
+    if (hold) AddRef(o);
+    {
+        std::lock_guard lock(Tickets().mu);
+        Tickets().live[o].push_back(t);
+    }
+    cl_int r = RegisterTicket(o, t.get());
+    if (r != CL_SUCCESS) {
+        {
+            std::lock_guard lock(Tickets().mu);
+            auto& v = Tickets().live[o];
+            v.erase(std::remove(v.begin(), v.end(), t), v.end());
+        }
+        if (hold) Unref(o);
+    }
+    return r;
+}
+
+void CancelReleaseCallbacks(Object* o) {
+    if (!HasReleaseCallbacks(o->type)) return;
+    std::lock_guard lock(Tickets().mu);
+    auto it = Tickets().live.find(o);
+    if (it == Tickets().live.end()) return;
+    for (std::shared_ptr<ReleaseTicket>& t : it->second) {
+        if (t->done.exchange(true)) continue;  // already ran: nothing to carry over
+        auto fresh = std::make_shared<ReleaseTicket>();
+        fresh->record = t->record;
+        Tickets().cancelled.push_back(std::move(t));
+        t = std::move(fresh);
+    }
+    std::erase_if(it->second, [](const std::shared_ptr<ReleaseTicket>& t) { return t->done.load(); });
+}
+
+size_t RearmReleaseCallbacks(Object* o) {
+    if (!HasReleaseCallbacks(o->type)) return 0;
+    std::vector<std::shared_ptr<ReleaseTicket>> tickets;
+    {
+        std::lock_guard lock(Tickets().mu);
+        auto it = Tickets().live.find(o);
+        if (it != Tickets().live.end()) tickets = it->second;
+    }
+    size_t failed = 0;
+    for (const std::shared_ptr<ReleaseTicket>& t : tickets) {
+        if (RegisterTicket(o, t.get()) != CL_SUCCESS) {
+            ++failed;
+            GPUCR_LOG_WARN("cl", "{} {}: an application destructor callback could not be registered again",
+                           TypeName(o->type), o->id);
+        }
+    }
+    return failed;
 }
 
 cl_event WrapEvent(cl_event real, Object* creator, const char* entry) {

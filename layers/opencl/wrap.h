@@ -87,6 +87,27 @@ void RetainApp(Object* o);
 void ReleaseApp(Object* o);
 void Hold(Object* holder, Object* held);
 
+// Memory objects: registers the shim's destructor callback on m's real handle (the wrapper then holds
+// a reference until the real ICD reports that real object's destruction; Mem::real_watched). Called by
+// NewWrapper, and by Recreate (backends/opencl/cl_recreate.h) for a new real handle.
+bool WatchRealMem(Object* m);
+
+// Application callbacks on the destruction of o's real object: clSetMemObjectDestructorCallback,
+// clSetContextDestructorCallback, clSetProgramReleaseCallback. The callback gets the application's
+// handle; `hold`: the wrapper stays until it has run. Returns the real ICD's answer.
+using ReleaseFn = void(CL_CALLBACK*)(void*, void*);
+cl_int AddReleaseCallbackImpl(Object* o, ReleaseFn fn, void* user_data, bool hold);
+template <typename H>
+cl_int AddReleaseCallback(Object* o, void(CL_CALLBACK* fn)(H, void*), void* user_data, bool hold) {
+    return AddReleaseCallbackImpl(o, reinterpret_cast<ReleaseFn>(fn), user_data, hold);
+}
+// Teardown and Recreate (backends/opencl/cl_recreate.h) release a real object the application still
+// holds: CancelReleaseCallbacks keeps the callbacks registered on o's current real object from running
+// (before it is released), RearmReleaseCallbacks registers them again on o's new real object, so each
+// runs once, when the application lets go. Returns how many could not be registered again.
+void CancelReleaseCallbacks(Object* o);
+size_t RearmReleaseCallbacks(Object* o);
+
 // Marks: an object gpucr cannot capture (first reason wins), or the whole process.
 void MarkUnsupported(Object* o, std::string_view reason);
 void MarkProcessNotCapturable(std::string_view entry, std::string_view reason);

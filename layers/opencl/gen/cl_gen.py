@@ -17,8 +17,9 @@ every handle argument (scalars and counted arrays), calls the real ICD through t
 back: created objects (return value), events (cl_event* out argument), handles in clGet*Info results
 (rules.json "info_handles"), and follows clRetain*/clRelease*. Anything the generic scheme cannot do correctly
 (callbacks that receive handles, structs or property lists holding handles, output handle arrays) must be a
-hand-written override in hooks.json; the generator stops with an error otherwise. Exceptions are data
-(hooks.json, rules.json), never special cases here.
+hand-written override in hooks.json; the generator stops with an error otherwise. Every generated entry point
+enters the suspend gate (layers/opencl/gate.h) first, unless rules.json lists it as "ungated". Exceptions are
+data (hooks.json, rules.json), never special cases here.
 """
 
 import argparse
@@ -161,7 +162,12 @@ class Gen:
         self.overrides = set(self.hooks.get("overrides", []))
         self.pre = set(self.hooks.get("pre", []))
         self.post = set(self.hooks.get("post", []))
+        # Enqueues bracketed for the checkpoint: a hand-written PreCall_X builds the op, and
+        # hooks::EndEnqueue runs after the real call (also when it failed, and on an internal error).
+        self.enqueue = set(self.hooks.get("enqueue", []))
+        self.pre |= self.enqueue
         self.hook_alias = self.hooks.get("hook_alias", {})
+        self.ungated = set(self.rules.get("ungated", []))
         self.errors = []
         for typ, member in self.dispatch:
             if member in self.funcs:
@@ -173,6 +179,8 @@ class Gen:
         for name in self.overrides | self.pre | self.post:
             if name not in self.funcs:
                 self.errors.append("hooks.json names %s, which no header declares" % name)
+        for name in self.ungated - set(self.funcs):
+            self.errors.append("rules.json \"ungated\" names %s, which no header declares" % name)
         if self.errors:
             sys.exit("cl_gen.py:\n  " + "\n  ".join(self.errors))
 
@@ -251,6 +259,7 @@ class Gen:
                "//", "// PreCall_X(self, args...) runs before the real call and may refuse it with an error code;",
                "// PostCall_X(self, result, args...) runs after it, with the application's (wrapped) handles;",
                "// for functions that create an object it runs only when the object was created.",
+               "// EndEnqueue(self, ok, waits, event) closes what an enqueue's PreCall_X opened (self null: aborted).",
                "#pragma once", "", '#include "layers/opencl/cl_api.h"', '#include "layers/opencl/objects.h"', "",
                "namespace gpucr::cl::hooks {", ""]
         done = set()
@@ -264,8 +273,18 @@ class Gen:
                 done.add(("post", hn))
                 res = "" if f.ret == "void" else ", %s result" % f.ret
                 out.append("void PostCall_%s(Object* self%s%s) noexcept;" % (hn, res, ps))
+        if self.enqueue:
+            out.append("void EndEnqueue(Object* self, bool ok, cl_uint num_waits, const cl_event* waits, "
+                       "const cl_event* event) noexcept;")
         out += ["", "}  // namespace gpucr::cl::hooks", ""]
         return "\n".join(out)
+
+    def enqueue_events(self, f):
+        """EndEnqueue's arguments after `ok`: the wait list (count, events) and the event out-parameter."""
+        count = next((n for n in ("num_events_in_wait_list", "num_events") if f.param(n)), None)
+        waits = next((n for n in ("event_wait_list", "event_list") if f.param(n)), None)
+        event = "event" if f.param("event") else "nullptr"
+        return "%s, %s, %s" % (count or "0", waits or "nullptr", event)
 
     def fail_value(self, f, code):
         """Statements returning error `code` from f."""
@@ -288,6 +307,8 @@ class Gen:
         kind, invalid = HANDLE_TYPES[disp.base]
         L.append("%s {" % f.sig())
         L.append("    try {")
+        if f.name not in self.ungated:
+            L.append("        GateScope gate;")
         L.append("        Object* self = Lookup(%s);" % disp.name)
         L.append("        if (self == nullptr) %s" % self.fail_value(f, invalid))
         if f.in_dispatch:
@@ -357,9 +378,13 @@ class Gen:
             res = "" if f.ret == "void" else ", result"
             cond = "result != nullptr" if f.ret_handle else "true"
             L.append("        if (%s) hooks::PostCall_%s(self%s%s);" % (cond, self.hook_name(f.name), res, args))
+        if f.name in self.enqueue:
+            L.append("        hooks::EndEnqueue(self, %s, %s);" % (ok, self.enqueue_events(f)))
         if f.ret != "void":
             L.append("        return result;")
         L.append("    } catch (...) {")
+        if f.name in self.enqueue:
+            L.append("        hooks::EndEnqueue(nullptr, false, 0, nullptr, nullptr);")
         L.append("        GPUCR_LOG_ERROR_ONCE(\"cl\", \"%s: internal error\");" % f.name)
         L.append("        %s" % self.fail_value(f, "CL_OUT_OF_HOST_MEMORY"))
         L.append("    }")
@@ -382,7 +407,7 @@ class Gen:
             head = ["// cl_entry_%d.cpp — generated by cl_gen.py from the OpenCL headers; do not edit." % i,
                     "#include <algorithm>", "",
                     '#include "cl_entry.h"', '#include "cl_hooks.h"', '#include "dag/log.h"',
-                    '#include "layers/opencl/wrap.h"', "",
+                    '#include "layers/opencl/gate.h"', '#include "layers/opencl/wrap.h"', "",
                     "namespace gpucr::cl::entry {", ""]
             parts.append("\n".join(head + chunk + ["}  // namespace gpucr::cl::entry", ""]))
         return parts

@@ -76,6 +76,9 @@ const ShimExports& Shim() {
         x.describe = reinterpret_cast<int64_t (*)(const void*, char*, size_t)>(::dlsym(h, "gpucr_cl_test_describe"));
         x.not_capturable = reinterpret_cast<int64_t (*)(char*, size_t)>(::dlsym(h, "gpucr_cl_test_not_capturable"));
         x.describe_process = reinterpret_cast<int64_t (*)(char*, size_t)>(::dlsym(h, "gpucr_cl_test_describe_process"));
+        x.gate_close = reinterpret_cast<int (*)(int)>(::dlsym(h, "gpucr_cl_test_gate_close"));
+        x.gate_open = reinterpret_cast<void (*)()>(::dlsym(h, "gpucr_cl_test_gate_open"));
+        x.gate_waiting = reinterpret_cast<int64_t (*)()>(::dlsym(h, "gpucr_cl_test_gate_waiting"));
         return x;
     }();
     return e;

@@ -31,6 +31,9 @@ struct ShimExports {
     int64_t (*describe)(const void*, char*, size_t) = nullptr;
     int64_t (*not_capturable)(char*, size_t) = nullptr;
     int64_t (*describe_process)(char*, size_t) = nullptr;
+    int (*gate_close)(int timeout_ms) = nullptr;  // the OpenCL suspend gate: 1 when closed
+    void (*gate_open)() = nullptr;
+    int64_t (*gate_waiting)() = nullptr;  // threads waiting at it
 };
 const ShimExports& Shim();  // null members when the test shim is not loaded
 bool IsWrapper(const void* handle);

@@ -1,14 +1,17 @@
 // shim_test.cpp — the shim is transparent: same results and error codes as PoCL without it, handles
 // the application gets back (queries, callbacks) are its own, extension lists hold only what the shim
-// can serve, and GPUCR_DISABLE=1 hands the real platform out untouched.
+// can serve, and GPUCR_DISABLE=1 hands the real platform out untouched. The suspend gate: calls wait at a
+// closed gate until it opens; clWaitForEvents and clFinish never hold a closing gate.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <regex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "layers/opencl/test/cl_fixture.h"
@@ -267,6 +270,200 @@ TEST_F(ShimTest, HandlesPointIntoTheShimLibrary) {
     Dl_info info{};
     ASSERT_NE(::dladdr(*reinterpret_cast<void* const*>(s.context), &info), 0);
     EXPECT_NE(std::string(info.dli_fname).find("gpucr_opencl"), std::string::npos) << info.dli_fname;
+}
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+int64_t MsSince(Clock::time_point start) {
+    return std::chrono::duration_cast<milliseconds>(Clock::now() - start).count();
+}
+
+class GateTest : public ShimTest {
+protected:
+    void SetUp() override {
+        ShimTest::SetUp();
+        if (IsSkipped() || HasFatalFailure()) return;
+        ASSERT_NE(Shim().gate_close, nullptr);
+    }
+
+    void TearDown() override {
+        if (Shim().gate_open != nullptr) Shim().gate_open();  // never leave it closed for the next test
+    }
+
+    // Closes the gate as a suspend does, from this (application) thread; fails the test if it cannot.
+    void Close() { ASSERT_EQ(Shim().gate_close(1000), 1); }
+
+    // Waits until `n` threads wait at the gate (or a second passes).
+    bool WaitForWaiters(int64_t n) {
+        const auto start = Clock::now();
+        while (Shim().gate_waiting() < n) {
+            if (MsSince(start) > 1000) return false;
+            std::this_thread::sleep_for(milliseconds(1));
+        }
+        return true;
+    }
+};
+
+TEST_F(GateTest, CallsWaitAtAClosedGateUntilOpen) {
+    ClSetup s(ShimPlatform());
+    ASSERT_NE(s.queue, nullptr);
+    Close();
+    std::atomic<bool> queried{false}, created{false};
+    cl_mem buf = nullptr;
+    std::thread query([&] {
+        cl_uint units = 0;
+        EXPECT_EQ(clGetDeviceInfo(s.device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof(units), &units, nullptr), CL_SUCCESS);
+        queried = true;
+    });
+    std::thread create([&] {
+        cl_int err = CL_INVALID_VALUE;
+        buf = clCreateBuffer(s.context, CL_MEM_READ_WRITE, 256, nullptr, &err);
+        EXPECT_EQ(err, CL_SUCCESS);
+        created = true;
+    });
+    EXPECT_TRUE(WaitForWaiters(2));
+    std::this_thread::sleep_for(milliseconds(100));
+    EXPECT_FALSE(queried.load());
+    EXPECT_FALSE(created.load());
+    Shim().gate_open();
+    query.join();
+    create.join();
+    EXPECT_TRUE(queried.load());
+    EXPECT_TRUE(created.load());
+    EXPECT_EQ(Shim().gate_waiting(), 0);
+    ASSERT_NE(buf, nullptr);
+    clReleaseMemObject(buf);
+}
+
+// A thread waiting for a user event nobody has completed yet leaves the gate between polls; the event
+// completed by another thread while the gate is closed ends the wait after Open().
+TEST_F(GateTest, WaitForEventsDoesNotHoldClose) {
+    ClSetup s(ShimPlatform());
+    ASSERT_NE(s.context, nullptr);
+    cl_int err = CL_SUCCESS;
+    cl_event user = clCreateUserEvent(s.context, &err);
+    ASSERT_NE(user, nullptr) << err;
+    std::atomic<cl_int> waited{1};
+    std::thread waiter([&] { waited = clWaitForEvents(1, &user); });
+    std::this_thread::sleep_for(milliseconds(50));  // inside its wait
+    const auto start = Clock::now();
+    Close();
+    const int64_t took = MsSince(start);
+    EXPECT_LT(took, 100) << "a waiting thread held Close() for " << took << " ms";
+    std::atomic<bool> completed{false};
+    std::thread completer([&] {
+        EXPECT_EQ(clSetUserEventStatus(user, CL_COMPLETE), CL_SUCCESS);
+        completed = true;
+    });
+    EXPECT_TRUE(WaitForWaiters(1));
+    std::this_thread::sleep_for(milliseconds(50));
+    EXPECT_FALSE(completed.load());
+    EXPECT_EQ(waited.load(), 1);
+    Shim().gate_open();
+    completer.join();
+    waiter.join();
+    EXPECT_EQ(waited.load(), CL_SUCCESS);
+    clReleaseEvent(user);
+}
+
+// Error codes of clWaitForEvents, through the shim and without it.
+std::vector<cl_int> WaitErrors(const ClSetup& s, const ClSetup& other) {
+    std::vector<cl_int> codes;
+    cl_int err = CL_SUCCESS;
+    cl_event failed = clCreateUserEvent(s.context, &err);
+    clSetUserEventStatus(failed, -5);
+    codes.push_back(clWaitForEvents(1, &failed));
+    // Failed while a thread waits for it.
+    cl_event failing = clCreateUserEvent(s.context, &err);
+    std::atomic<cl_int> waited{1};
+    std::thread waiter([&] { waited = clWaitForEvents(1, &failing); });
+    std::this_thread::sleep_for(milliseconds(30));
+    clSetUserEventStatus(failing, -1);
+    waiter.join();
+    codes.push_back(waited.load());
+    cl_event done = clCreateUserEvent(s.context, &err);
+    clSetUserEventStatus(done, CL_COMPLETE);
+    cl_event elsewhere = clCreateUserEvent(other.context, &err);
+    cl_event two_contexts[] = {done, elsewhere};
+    codes.push_back(clWaitForEvents(2, two_contexts));
+    cl_event with_null[] = {done, nullptr};
+    codes.push_back(clWaitForEvents(2, with_null));
+    codes.push_back(clWaitForEvents(0, &done));
+    codes.push_back(clWaitForEvents(1, &done));
+    clSetUserEventStatus(elsewhere, CL_COMPLETE);
+    for (cl_event e : {failed, failing, done, elsewhere}) clReleaseEvent(e);
+    return codes;
+}
+
+TEST_F(GateTest, WaitForEventsFailsWithTheSameCodesAsWithoutTheShim) {
+    ClSetup shim(ShimPlatform()), shim2(ShimPlatform()), direct(DirectPlatform()), direct2(DirectPlatform());
+    ASSERT_NE(shim2.context, nullptr);
+    ASSERT_NE(direct2.context, nullptr);
+    std::vector<cl_int> through = WaitErrors(shim, shim2);
+    std::vector<cl_int> without = WaitErrors(direct, direct2);
+    EXPECT_EQ(through, without);
+    ASSERT_EQ(through.size(), 6u);
+    EXPECT_EQ(through[0], CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST);
+    EXPECT_EQ(through[1], CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST);
+    EXPECT_EQ(through[2], CL_INVALID_CONTEXT);
+    EXPECT_EQ(through[3], CL_INVALID_EVENT);
+    EXPECT_EQ(through[4], CL_INVALID_VALUE);
+    EXPECT_EQ(through[5], CL_SUCCESS);
+}
+
+TEST_F(GateTest, FinishWaitsForTheKernel) {
+    ClSetup s(ShimPlatform());
+    cl_int err = CL_SUCCESS;
+    cl_program prog = Build(s, kVectorAdd, nullptr, &err);
+    ASSERT_NE(prog, nullptr) << err;
+    cl_kernel k = clCreateKernel(prog, "vadd", &err);
+    ASSERT_NE(k, nullptr) << err;
+    const size_t n = 1 << 16, bytes = n * sizeof(int32_t);
+    std::vector<int32_t> a(n), b(n), c(n, -1);
+    for (size_t i = 0; i < n; ++i) {
+        a[i] = static_cast<int32_t>(i * 7 + 1);
+        b[i] = static_cast<int32_t>(i * 13 + 5);
+    }
+    cl_mem ba = clCreateBuffer(s.context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes, a.data(), &err);
+    cl_mem bb = clCreateBuffer(s.context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes, b.data(), &err);
+    cl_mem bc = clCreateBuffer(s.context, CL_MEM_WRITE_ONLY, bytes, nullptr, &err);
+    cl_int k3 = 3;
+    ASSERT_EQ(clSetKernelArg(k, 0, sizeof(cl_mem), &ba), CL_SUCCESS);
+    ASSERT_EQ(clSetKernelArg(k, 1, sizeof(cl_mem), &bb), CL_SUCCESS);
+    ASSERT_EQ(clSetKernelArg(k, 2, sizeof(cl_mem), &bc), CL_SUCCESS);
+    ASSERT_EQ(clSetKernelArg(k, 3, sizeof(k3), &k3), CL_SUCCESS);
+    ASSERT_EQ(clEnqueueNDRangeKernel(s.queue, k, 1, nullptr, &n, nullptr, 0, nullptr, nullptr), CL_SUCCESS);
+    ASSERT_EQ(clEnqueueReadBuffer(s.queue, bc, CL_FALSE, 0, bytes, c.data(), 0, nullptr, nullptr), CL_SUCCESS);
+    EXPECT_EQ(clFinish(s.queue), CL_SUCCESS);
+    EXPECT_EQ(c, VectorAddReference(n));
+    EXPECT_EQ(clFinish(s.queue), CL_SUCCESS);  // nothing left to wait for
+    for (cl_mem m : {ba, bb, bc}) clReleaseMemObject(m);
+    clReleaseKernel(k);
+    clReleaseProgram(prog);
+}
+
+// clFinish on a queue held up by a user event: it leaves the gate between polls too.
+TEST_F(GateTest, FinishDoesNotHoldClose) {
+    ClSetup s(ShimPlatform());
+    ASSERT_NE(s.queue, nullptr);
+    cl_int err = CL_SUCCESS;
+    cl_event user = clCreateUserEvent(s.context, &err);
+    ASSERT_EQ(clEnqueueMarkerWithWaitList(s.queue, 1, &user, nullptr), CL_SUCCESS);
+    std::atomic<cl_int> finished{1};
+    std::thread app([&] { finished = clFinish(s.queue); });
+    std::this_thread::sleep_for(milliseconds(50));
+    const auto start = Clock::now();
+    Close();
+    EXPECT_LT(MsSince(start), 100);
+    EXPECT_EQ(finished.load(), 1);
+    Shim().gate_open();
+    std::this_thread::sleep_for(milliseconds(30));
+    EXPECT_EQ(finished.load(), 1);  // still held up by the user event
+    ASSERT_EQ(clSetUserEventStatus(user, CL_COMPLETE), CL_SUCCESS);
+    app.join();
+    EXPECT_EQ(finished.load(), CL_SUCCESS);
+    clReleaseEvent(user);
 }
 
 // With GPUCR_DISABLE=1 (meson test cl_shim_disabled) the shim hands out the real platforms.

@@ -1,10 +1,13 @@
 // test_exports.cpp — test-only exports of the test build of the shim (libgpucr_opencl_test.so): let
 // the tests look into the object tables from the application's side of the ICD loader.
+#include <chrono>
 #include <cstring>
 #include <string>
 
 #include "backends/opencl/cl_dag.h"
+#include "backends/opencl/cl_recreate.h"
 #include "layers/opencl/describe.h"
+#include "layers/opencl/gate.h"
 #include "layers/opencl/icd.h"
 #include "layers/opencl/object_table.h"
 #include "layers/opencl/wrap.h"
@@ -69,5 +72,80 @@ GPUCR_TEST_EXPORT int gpucr_cl_test_forget_arg_info(const void* handle) {
     if (k == nullptr) return -1;
     std::lock_guard lock(k->mu);
     k->arg_info.clear();
+    return 0;
+}
+
+// ---- the suspend gate ----
+
+// Closes the OpenCL gate as a suspend does; 1 when no thread was left inside after timeout_ms.
+GPUCR_TEST_EXPORT int gpucr_cl_test_gate_close(int timeout_ms) {
+    return gpucr::cl::OpenClGate().Close(std::chrono::milliseconds(timeout_ms)) ? 1 : 0;
+}
+
+GPUCR_TEST_EXPORT void gpucr_cl_test_gate_open() { gpucr::cl::OpenClGate().Open(); }
+
+GPUCR_TEST_EXPORT int64_t gpucr_cl_test_gate_waiting() { return gpucr::cl::OpenClGate().waiting(); }
+
+// ---- tearing the real objects down and creating them again (backends/opencl/cl_recreate.h) ----
+
+namespace {
+
+int StatusOut(const gpucr::Status& s, char* msg, size_t size) {
+    Out(s.message(), msg, size);
+    return s.ok() ? 0 : -1;
+}
+
+// Every device the live contexts use, mapped to `index` (no range check).
+gpucr::cl::RecreateTarget AllTo(size_t index) {
+    gpucr::cl::RecreateTarget t;
+    gpucr::cl::ObjectTable::Get().ForEach([&](const gpucr::cl::Object& o) {
+        if (o.type != gpucr::cl::ObjectType::kContext) return;
+        std::lock_guard lock(o.mu);
+        for (uint64_t d : static_cast<const gpucr::cl::Context&>(o).devices) t.devices[d] = index;
+    });
+    return t;
+}
+
+}  // namespace
+
+// Teardown(): 0, or -1 with the message in msg.
+GPUCR_TEST_EXPORT int gpucr_cl_test_teardown(char* msg, size_t size) {
+    return StatusOut(gpucr::cl::Teardown(), msg, size);
+}
+
+// Recreate() on every object's own device (device_index < 0) or on TargetForDevice(device_index):
+// 0, or -1 with the message in msg.
+GPUCR_TEST_EXPORT int gpucr_cl_test_recreate(int device_index, char* msg, size_t size) {
+    if (device_index < 0) return StatusOut(gpucr::cl::Recreate({}), msg, size);
+    gpucr::Result<gpucr::cl::RecreateTarget> t = gpucr::cl::TargetForDevice(static_cast<size_t>(device_index));
+    if (!t.ok()) return StatusOut(t.status(), msg, size);
+    return StatusOut(gpucr::cl::Recreate(*t), msg, size);
+}
+
+// CheckRecreatable() as a JSON array, for every object on its own device (device_index < 0) or
+// every device the contexts use mapped to device_index (unchecked); returns the full length.
+GPUCR_TEST_EXPORT int64_t gpucr_cl_test_check_recreatable(int device_index, char* buf, size_t size) {
+    gpucr::cl::RecreateTarget t = device_index < 0 ? gpucr::cl::RecreateTarget{} : AllTo(static_cast<size_t>(device_index));
+    nlohmann::json j = gpucr::cl::CheckRecreatable(t);
+    return static_cast<int64_t>(Out(j.dump(), buf, size));
+}
+
+// AllDevices() as JSON [{"platform": name, "device": name}]; returns the full length.
+GPUCR_TEST_EXPORT int64_t gpucr_cl_test_all_devices(char* buf, size_t size) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const gpucr::cl::TargetDevice& d : gpucr::cl::AllDevices()) {
+        j.push_back({{"platform", d.platform_name}, {"device", d.device_name}});
+    }
+    return static_cast<int64_t>(Out(j.dump(), buf, size));
+}
+
+// RealHandlesOf(the memory object `handle`): its real cl_mem, context and queue into out[3]; 0, or
+// -1 with the message in msg.
+GPUCR_TEST_EXPORT int gpucr_cl_test_real_mem_handles(const void* handle, void** out, char* msg, size_t size) {
+    gpucr::Result<gpucr::cl::RealMemHandles> h = gpucr::cl::RealHandlesOf(gpucr::cl::IdOf(handle));
+    if (!h.ok()) return StatusOut(h.status(), msg, size);
+    out[0] = h->mem;
+    out[1] = h->context;
+    out[2] = h->queue;
     return 0;
 }

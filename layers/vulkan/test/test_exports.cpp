@@ -75,12 +75,12 @@ GPUCR_TEST_EXPORT void gpucr_vk_test_mark_unsupported(VkDevice device, uint64_t 
 // ---- the suspend gate ----
 
 GPUCR_TEST_EXPORT int gpucr_vk_test_gate_close(int timeout_ms) {
-    return gpucr::vk::Gate::Get().Close(std::chrono::milliseconds(timeout_ms)) ? 1 : 0;
+    return gpucr::vk::VulkanGate().Close(std::chrono::milliseconds(timeout_ms)) ? 1 : 0;
 }
 
-GPUCR_TEST_EXPORT void gpucr_vk_test_gate_open() { gpucr::vk::Gate::Get().Open(); }
+GPUCR_TEST_EXPORT void gpucr_vk_test_gate_open() { gpucr::vk::VulkanGate().Open(); }
 
-GPUCR_TEST_EXPORT int64_t gpucr_vk_test_gate_waiting() { return gpucr::vk::Gate::Get().waiting(); }
+GPUCR_TEST_EXPORT int64_t gpucr_vk_test_gate_waiting() { return gpucr::vk::VulkanGate().waiting(); }
 
 // ---- the command log ----
 
