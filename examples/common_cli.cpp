@@ -113,6 +113,8 @@ int RunExample(const ExampleInfo& info, int argc, char** argv, const std::functi
     if (vulkan) {
         app.add_flag("--render-pass", options.render_pass, "also create a VkRenderPass (a graphics object)");
         app.add_flag("--staging", options.staging, "upload and read back through staging buffers even if mappable");
+    } else {
+        app.add_flag("--image", options.image, "also create a small 2D image (an object the steps never use)");
     }
     try {
         app.parse(argc, argv);

@@ -45,6 +45,7 @@ struct Options {
     bool render_pass = false;  // also create a VkRenderPass, kept for the whole run
     // OpenCL only.
     std::optional<uint32_t> platform;  // platform index; none: the first platform that has a device
+    bool image = false;                // also create a small 2D image, kept for the whole run
 };
 
 struct ExampleInfo {

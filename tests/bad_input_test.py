@@ -88,6 +88,26 @@ class BadInputTest(unittest.TestCase):
             self.assertAppUnharmed(app)
         self.assertNoImage(image)
 
+    def test_opencl_app_using_an_image(self):
+        """OpenCL: images are not captured; dump and suspend refuse, naming the object."""
+        image = os.path.join(self.tmp, "img")
+        app = lib.RunningApp(self.tools, self.tmp, self.env, "cl_serving",
+                             ["--mib", str(MIB), "--steps", str(STEPS), "--step-ms", str(STEP_MS), "--image"])
+        try:
+            r = lib.gpucr(self.tools, self.env, "dump", str(app.pid), "-D", image, "--gpu-only")
+            self.assertOneLineFailure(r, "cl_mem", "image")
+            r = lib.gpucr(self.tools, self.env, "suspend", str(app.pid), "-D", image)
+            self.assertOneLineFailure(r, "cl_mem", "image")
+        finally:
+            self.assertAppUnharmed(app)
+        self.assertNoImage(image)
+
+    def test_opencl_dump_of_an_unknown_pid(self):
+        image = os.path.join(self.tmp, "img")
+        r = lib.gpucr(self.tools, self.env, "dump", "999999999", "-D", image, "--gpu-only")
+        self.assertOneLineFailure(r, "999999999")
+        self.assertFalse(os.path.exists(image))
+
     def test_app_exiting_during_a_dump_leaves_nothing(self):
         image = os.path.join(self.tmp, "img")
         self.env["GPUCR_TEST_DELAY_AFTER_CUT_MS"] = "3000"  # the app's last steps end inside the dump

@@ -75,6 +75,13 @@ void OpenClCheckpoint::Begin(Object* queue, OpBuilder op, std::span<const dag::A
         }
         std::vector<dag::Access> writes = op.op().writes;
         writes.insert(writes.end(), extra_writes.begin(), extra_writes.end());
+        if (loader_.load() != nullptr) {
+            std::vector<dag::ResourceId> touched;
+            for (const dag::Access& a : op.op().reads) touched.push_back(a.resource);
+            for (const dag::Access& a : writes) touched.push_back(a.resource);
+            EnsureLoaded(touched);
+        }
+        if (first_op_state_.load() == 1) WatchFirstOp(queue->id, seq);
         t_pending.queue = queue->id;
         t_pending.seq = seq;
         t_pending.op.emplace(std::move(op));

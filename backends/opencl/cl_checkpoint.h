@@ -56,6 +56,22 @@ public:
 
     engine::CheckpointEngine& engine() { return engine_; }
 
+    // Suspend, resume, migrate (cl_suspend.cpp), as for Vulkan (backends/vulkan/vk_checkpoint.h):
+    // Suspend captures the state at the moment the application stops and holds its OpenCL calls at
+    // the gate (layers/opencl/gate.h); Release, once the image is committed, releases every real
+    // object (cl_recreate.h), CancelSuspend lets the application go on instead; Resume creates
+    // everything again, on the same device or another one (another platform too), and lets the
+    // application through while buffer contents load in the background, those an enqueue needs first.
+    Result<nlohmann::json> Suspend(image::ImageWriter& writer, const nlohmann::json& request,
+                                   const agent::ProgressFn& progress);
+    Result<nlohmann::json> Release();
+    void CancelSuspend() noexcept;
+    Result<nlohmann::json> Resume(const image::ImageReader& reader, const nlohmann::json& section,
+                                  const nlohmann::json& request, const agent::ProgressFn& progress);
+    bool suspended() const { return suspended_.load(); }
+    // Before an enqueue after a resume: waits until the contents it touches are loaded.
+    void EnsureLoaded(std::span<const dag::ResourceId> ids) noexcept;
+
 private:
     OpenClCheckpoint();
 
@@ -74,6 +90,9 @@ private:
     Result<bool> Poll(uint64_t queue_id, uint64_t seq);
     Status CheckSupported();
     void EndDump() noexcept;
+    Status DrainQueues();
+    Status LoadResource(const restore::Item& item, size_t piece, const image::ImageReader& reader);
+    void WatchFirstOp(uint64_t queue, uint64_t seq) noexcept;
 
     engine::CheckpointEngine engine_;
     mutable std::mutex mu_;
@@ -85,6 +104,17 @@ private:
     };
     std::map<uint64_t, Reader> readers_;
     Result<Reader> ReaderFor(uint64_t context_id);
+
+    std::atomic<bool> suspended_{false};
+    bool held_ = false;  // suspended into an image not yet committed
+    int64_t held_since_ns_ = 0;
+    std::vector<uint64_t> captured_;                  // buffers in the suspend image
+    std::vector<uint64_t> released_;                  // buffers whose contents come from the image
+    std::atomic<restore::Loader*> loader_{nullptr};   // set while contents load after a resume
+    std::unique_ptr<restore::Loader> loader_owner_;   // kept until the next suspend
+    std::atomic<int> first_op_state_{0};              // 0 idle, 1 watching, 3 recording, 2 recorded
+    uint64_t first_op_queue_ = 0;
+    uint64_t first_op_seq_ = 0;
 };
 
 }  // namespace gpucr::cl

@@ -149,6 +149,15 @@ Status Context::Init(const Options& options) {
     if (error != CL_SUCCESS) return ClError("clCreateContext", error);
     queue_ = clCreateCommandQueue(context_, device_, 0, &error);  // in order: commands run one after another
     if (error != CL_SUCCESS) return ClError("clCreateCommandQueue", error);
+    if (options.image) {
+        const cl_image_format format{CL_RGBA, CL_UNSIGNED_INT8};
+        cl_image_desc desc{};
+        desc.image_type = CL_MEM_OBJECT_IMAGE2D;
+        desc.image_width = 16;
+        desc.image_height = 16;
+        image_ = clCreateImage(context_, CL_MEM_READ_WRITE, &format, &desc, nullptr, &error);
+        if (error != CL_SUCCESS) return ClError("clCreateImage", error);
+    }
     return Status::Ok();
 }
 
@@ -157,6 +166,7 @@ Context::~Context() {
         clFinish(queue_);
         clReleaseCommandQueue(queue_);
     }
+    if (image_ != nullptr) clReleaseMemObject(image_);
     if (context_ != nullptr) clReleaseContext(context_);
 }
 

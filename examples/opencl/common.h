@@ -79,6 +79,7 @@ private:
     cl_device_id device_ = nullptr;
     cl_context context_ = nullptr;
     cl_command_queue queue_ = nullptr;
+    cl_mem image_ = nullptr;  // --image
     std::string device_name_;
 };
 

@@ -262,6 +262,16 @@ void RegisterAgentProvider() {
     p.dump = [](image::ImageWriter& writer, const nlohmann::json& request, const agent::ProgressFn& progress) {
         return OpenClCheckpoint::Get().Dump(writer, request, progress);
     };
+    p.suspend = [](image::ImageWriter& writer, const nlohmann::json& request, const agent::ProgressFn& progress) {
+        return OpenClCheckpoint::Get().Suspend(writer, request, progress);
+    };
+    p.resume = [](const image::ImageReader& reader, const nlohmann::json& section, const nlohmann::json& request,
+                  const agent::ProgressFn& progress) {
+        return OpenClCheckpoint::Get().Resume(reader, section, request, progress);
+    };
+    p.suspended = [] { return OpenClCheckpoint::Get().suspended(); };
+    p.release = [] { return OpenClCheckpoint::Get().Release(); };
+    p.cancel = [] { OpenClCheckpoint::Get().CancelSuspend(); };
     agent::RegisterProvider(std::move(p));
 }
 

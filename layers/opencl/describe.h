@@ -16,7 +16,7 @@ namespace gpucr::cl {
 nlohmann::json Describe(const Object& o);
 // The process's OpenCL state in the shape of agent::Provider::describe, plus "not_capturable".
 nlohmann::json DescribeProcess();
-// Registers the "opencl" provider with the agent (starts it): describe and dump
+// Registers the "opencl" provider with the agent (starts it): describe, dump, suspend, resume
 // (backends/opencl/cl_checkpoint.h).
 void RegisterAgentProvider();
 
