@@ -147,8 +147,8 @@ std::string DeviceJson(cl_device_id d) {
     clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof(max_alloc), &max_alloc, nullptr);
     return "{\"name\": " + Quote(DeviceString(d, CL_DEVICE_NAME)) +
            ", \"driver\": " + Quote(DeviceString(d, CL_DRIVER_VERSION)) +
-           ", \"global_mem_bytes\": " + std::to_string(global) +
-           ", \"max_alloc_bytes\": " + std::to_string(max_alloc) + "}";
+           ", \"global_mem_bytes\": " + std::to_string(global) + ", \"max_alloc_bytes\": " + std::to_string(max_alloc) +
+           "}";
 }
 
 std::string PlatformJson(cl_platform_id p) {
@@ -200,12 +200,16 @@ int main(int argc, char** argv) {
     }
     const std::vector<cl_platform_id> platforms = Platforms();
     if (platforms.empty()) Fail("no OpenCL platform found");
-    if (a.platform >= platforms.size()) Fail("--platform " + std::to_string(a.platform) + ": only " +
-                                             std::to_string(platforms.size()) + " platform(s)");
+    if (a.platform >= platforms.size()) {
+        Fail("--platform " + std::to_string(a.platform) + ": only " + std::to_string(platforms.size()) +
+             " platform(s)");
+    }
     const cl_platform_id platform = platforms[a.platform];
     const std::vector<cl_device_id> devices = Devices(platform);
-    if (a.device >= devices.size()) Fail("--device " + std::to_string(a.device) + ": platform has " +
-                                         std::to_string(devices.size()) + " device(s)");
+    if (a.device >= devices.size()) {
+        Fail("--device " + std::to_string(a.device) + ": platform has " + std::to_string(devices.size()) +
+             " device(s)");
+    }
     cl_device_id device = devices[a.device];
 
     cl_int error = CL_SUCCESS;
@@ -239,12 +243,14 @@ int main(int argc, char** argv) {
     // Pinned: a host-allocated buffer, mapped once, as the destination of the reads.
     cl_mem host_buf = clCreateBuffer(ctx, CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR, bytes, nullptr, &error);
     Check(error, "clCreateBuffer(CL_MEM_ALLOC_HOST_PTR)");
-    void* pinned = clEnqueueMapBuffer(q, host_buf, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, bytes, 0, nullptr, nullptr,
-                                      &error);
+    void* pinned =
+        clEnqueueMapBuffer(q, host_buf, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, bytes, 0, nullptr, nullptr, &error);
     Check(error, "clEnqueueMapBuffer");
     std::memset(pinned, 0, bytes);  // pages present, as a staging buffer in use would be
     double pinned_gibs = 0;
-    for (int i = 0; i < a.repeat; ++i) pinned_gibs = std::max(pinned_gibs, GiBs(bytes, TimedRead(q, buf, bytes, bytes, pinned)));
+    for (int i = 0; i < a.repeat; ++i) {
+        pinned_gibs = std::max(pinned_gibs, GiBs(bytes, TimedRead(q, buf, bytes, bytes, pinned)));
+    }
     Check(clEnqueueUnmapMemObject(q, host_buf, pinned, 0, nullptr, nullptr), "clEnqueueUnmapMemObject");
     Check(clFinish(q), "clFinish");
 

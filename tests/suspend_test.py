@@ -13,6 +13,8 @@ Scenarios (--scenario):
             the process stays suspended, and resumes from the repaired image
   errors    resume of a process that is not suspended, suspend of one already suspended, dump of a
             suspended process, resume or migrate to a device that does not exist
+  crossvendor  OpenCL: migrate mid-run from the device of one platform (--from-platform, a name
+            part) to one of another (--to-platform) and back; final checksum equals an uninterrupted run
   ondemand  manybuf with a large idle memory object: the first operation after the resume
             does not wait for it, and it is loaded intact in the background
 
@@ -233,6 +235,41 @@ class SuspendTest(unittest.TestCase):
         self.assertFalse(self.suspended())
         self.finish(want)
 
+    def platform_index(self, name):
+        """The application's platform index (through the shim) whose name contains `name`."""
+        for p in range(16):
+            r = lib.gpucr(self.tools, self.env, "run", "--api", "opencl", "--",
+                          self.tools.example(lib.example_name("opencl", ARGS.example)),
+                          "--mib", "1", "--steps", "0", "--platform", str(p))
+            if r.returncode == 2:
+                break
+            first = (r.stderr.splitlines() or [""])[0]
+            if r.returncode == 0 and name in first:
+                return p
+        self.skipTest(f"no OpenCL platform named like {name!r} with a device")
+
+    def scenario_crossvendor(self):
+        self.assertEqual(ARGS.api, "opencl", "crossvendor is an OpenCL scenario")
+        mib, steps, step_ms, extra = PARAMS[ARGS.example]
+        steps *= 4
+        want = lib.reference_checksum(self.tools, ARGS.example, mib, steps, extra)
+        self.start(ARGS.example, mib, steps, step_ms, extra + ["--platform", str(self.platform_index(ARGS.from_platform))])
+        r = self.gpucr("ps", "--json")
+        entry = next(p for p in json.loads(r.stdout) if p.get("pid") == self.app.pid)
+        targets = entry["apis"]["opencl"]["targets"]
+        to = next((i for i, t in enumerate(targets) if ARGS.to_platform in t), None)
+        back = next((i for i, t in enumerate(targets) if ARGS.from_platform in t), None)
+        if to is None or back is None:
+            self.skipTest(f"devices of both platforms are needed: {targets}")
+        for device in (to, back):
+            r = self.gpucr("migrate", str(self.app.pid), "--device", str(device), "--json")
+            st = resume_stats(json.loads(r.stdout))
+            self.assertEqual(st["device"], device)
+            print(f"migrated to {targets[device]}: {json.dumps({k: st.get(k) for k in ('recreate_ms', 'handback_ms', 'first_op_ms', 'loaded_ms', 'bytes_loaded')})}")
+            self.assertIsNone(self.app.proc.poll(), "the application finished before the migrations: not mid-run")
+            time.sleep(0.2)
+        self.finish(want)
+
     def scenario_ondemand(self):
         mib, steps, step_ms = 8, 80, 15
         extra = ["--buffers", "16"]
@@ -265,11 +302,13 @@ def main():
     lib.add_api_arg(p)
     p.add_argument("--example", default="stencil", choices=sorted(PARAMS))
     p.add_argument("--scenario", required=True,
-                   choices=["cycle", "eager", "migrate", "cycles", "damaged", "errors", "ondemand"])
+                   choices=["cycle", "eager", "migrate", "cycles", "damaged", "errors", "ondemand", "crossvendor"])
     p.add_argument("--capture", default="", help="GPUCR_VK_CAPTURE for the application (copy: device path)")
     p.add_argument("--delay", type=float, default=0.25, help="seconds after the steps start")
     p.add_argument("--idle-mib", type=int, default=256)
     p.add_argument("--device", type=int, default=0, help="migrate: the target device (and back to 0)")
+    p.add_argument("--from-platform", default="NVIDIA", help="crossvendor: where the application starts")
+    p.add_argument("--to-platform", default="Portable Computing Language", help="crossvendor: where it goes")
     ARGS, rest = p.parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 

@@ -268,6 +268,9 @@ public:
                 case ObjectType::kKernel:
                     CheckKernel(static_cast<Kernel*>(o));
                     break;
+                case ObjectType::kEvent:
+                    CheckEvent(static_cast<Event*>(o));
+                    break;
                 default:
                     break;
             }
@@ -385,6 +388,25 @@ private:
         }
     }
 
+    // Event callbacks (Object::keep of an event holds their records) are not carried over; those of a
+    // user event not set yet have not run.
+    void CheckEvent(Event* e) {
+        bool pending = false;
+        {
+            std::lock_guard lock(e->mu);
+            pending = e->user && !e->keep.empty();
+        }
+        cl_int status = CL_COMPLETE;
+        if (pending && e->real != nullptr &&
+            e->next->clGetEventInfo(static_cast<cl_event>(e->real), CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof(status),
+                                    &status, nullptr) == CL_SUCCESS &&
+            status > CL_COMPLETE) {
+            Add("{}: a user event not set yet, with callbacks of the application (clSetEventCallback); they are "
+                "not carried over",
+                NameOf(*e));
+        }
+    }
+
     const RecreateTarget& target_;
     const std::vector<TargetDevice>& all_;
     const Snapshot& snap_;
@@ -470,6 +492,13 @@ Result<cl_int> EventStatus(Object* e) {
     return status;
 }
 
+// A user event not set yet, before its release: NVIDIA's clReleaseContext hangs on a user event
+// released unset. Nothing waits on it (the queues are drained) and it has no callbacks (Checker).
+void CompleteUnsetUserEvent(Object* e) {
+    auto event = static_cast<cl_event>(e->real);
+    if (e->next->clSetUserEventStatus(event, CL_COMPLETE) == CL_SUCCESS) e->next->clWaitForEvents(1, &event);
+}
+
 void ReleaseForTeardown(const Entry& e) {
     Object* o = e.object;
     void* real = o->real;
@@ -479,6 +508,7 @@ void ReleaseForTeardown(const Entry& e) {
         std::lock_guard lock(o->mu);
         static_cast<Mem*>(o)->real_watched = false;  // the real ICD reports its destruction (Unref) once
     }
+    GPUCR_LOG_DEBUG("cl", "{}: releasing its real object ({} references)", NameOf(*o), e.app_refs);
     for (int64_t i = 0; i < e.app_refs; ++i) {
         cl_int r = ReleaseReal(o->type, next, real);
         if (r != CL_SUCCESS) {
@@ -1041,7 +1071,7 @@ std::vector<TargetDevice> AllDevices() {
 Result<RecreateTarget> TargetForDevice(size_t index) {
     std::vector<TargetDevice> all = AllDevices();
     if (index >= all.size()) {
-        return InvalidArgument(fmt::format("OpenCL device {} does not exist ({} devices)", index, all.size()));
+        return InvalidArgument(fmt::format("no OpenCL device {} (the process sees {})", index, all.size()));
     }
     const TargetDevice& to = all[index];
     Snapshot snap;
@@ -1095,6 +1125,7 @@ Status Teardown() {
     for (const Entry& e : entries) {
         AddRef(e.object);
         CancelReleaseCallbacks(e.object);
+        if (e.object->type == ObjectType::kEvent && e.event_status > CL_COMPLETE) CompleteUnsetUserEvent(e.object);
     }
     for (auto it = entries.rbegin(); it != entries.rend(); ++it) ReleaseForTeardown(*it);
     GPUCR_LOG_INFO("cl", "{} OpenCL objects torn down", entries.size());

@@ -68,7 +68,9 @@ std::vector<std::string> CheckRecreatable(const RecreateTarget& target);
 // the program of a kernel, the parent of a sub-buffer, contexts), in reverse dependency order,
 // keeping every wrapper valid. The caller has drained the queues and holds the application's calls.
 // Refuses, releasing nothing, when CheckRecreatable({}) has reasons (kUnsupported), when already
-// torn down or an event's command has not completed (kFailedPrecondition).
+// torn down or an event's command has not completed (kFailedPrecondition). A user event the
+// application has not set yet (and put no callback on) is completed before its release (NVIDIA's
+// clReleaseContext hangs otherwise) and comes back unset.
 Status Teardown();
 
 // Creates every torn-down object again on `target`, in dependency order, and points each wrapper

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "backends/opencl/cl_checkpoint.h"
+#include "backends/opencl/cl_recreate.h"
 #include "dag/agent.h"
 #include "layers/opencl/object_table.h"
 #include "layers/opencl/object_types.h"
@@ -248,7 +249,11 @@ json DescribeProcess() {
             if (m.kind != MemKind::kSubBuffer) bytes += m.size;
         }
     });
+    // What `gpucr resume/migrate --device N` can name: N indexes this list.
+    json targets = json::array();
+    for (const TargetDevice& t : AllDevices()) targets.push_back(t.platform_name + " / " + t.device_name);
     return {{"devices", devices},
+            {"targets", targets},
             {"objects", objects},
             {"resources", resources},
             {"bytes", bytes},

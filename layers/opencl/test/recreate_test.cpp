@@ -1,9 +1,10 @@
 // recreate_test.cpp — tearing down every real OpenCL object behind the application's handles and
 // creating it again (backends/opencl/cl_recreate.h), on PoCL through the test shim: the same handles
-// then give the same results as PoCL without the shim, bit for bit, queries answer as before, events
-// from before report completion, and the application's destructor callbacks run once, at its final
-// release. With POCL_DEVICES="pthread basic" (the cl_recreate_two_devices test) PoCL offers two
-// devices, and the objects move from one to the other and back.
+// then give the same results as PoCL without the shim, bit for bit (integer kernels, so that this
+// holds across devices too), queries answer as before, events from before report completion, and the
+// application's destructor callbacks run once, at its final release. With POCL_DEVICES="pthread
+// basic" (the cl_recreate_two_devices test) PoCL offers two devices, and the objects move from one
+// to the other and back; with more platforms (OPENCL_VENDOR_PATH), across platforms too.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@ struct RecreateExports {
     int64_t (*check)(int, char*, size_t) = nullptr;
     int64_t (*all_devices)(char*, size_t) = nullptr;
     int (*real_mem_handles)(const void*, void**, char*, size_t) = nullptr;
+    int (*set_kernel_name)(const void*, const char*) = nullptr;
 };
 
 const RecreateExports& Exports() {
@@ -39,6 +41,8 @@ const RecreateExports& Exports() {
         x.all_devices = reinterpret_cast<int64_t (*)(char*, size_t)>(::dlsym(h, "gpucr_cl_test_all_devices"));
         x.real_mem_handles = reinterpret_cast<int (*)(const void*, void**, char*, size_t)>(
             ::dlsym(h, "gpucr_cl_test_real_mem_handles"));
+        x.set_kernel_name =
+            reinterpret_cast<int (*)(const void*, const char*)>(::dlsym(h, "gpucr_cl_test_set_kernel_name"));
         return x;
     }();
     return e;
@@ -76,6 +80,28 @@ std::vector<std::string> DeviceNames() {
     return out;
 }
 
+// The index (AllDevices) of the application's device, by name; -1 when none matches.
+int IndexOf(cl_device_id device) {
+    std::vector<std::string> names = DeviceNames();
+    std::string name = DeviceString(device, CL_DEVICE_NAME);
+    for (size_t i = 0; i < names.size(); ++i) {
+        if (names[i] == name) return static_cast<int>(i);
+    }
+    return -1;
+}
+
+// Another device than `own`, one of another name if there is one; -1 when there is none.
+int OtherIndex(int own) {
+    std::vector<std::string> names = DeviceNames();
+    int other = -1;
+    for (size_t i = 0; i < names.size(); ++i) {
+        if (static_cast<int>(i) == own) continue;
+        if (own >= 0 && names[i] != names[static_cast<size_t>(own)]) return static_cast<int>(i);
+        if (other < 0) other = static_cast<int>(i);
+    }
+    return other;
+}
+
 bool Contains(const std::vector<std::string>& lines, const std::string& part) {
     for (const std::string& l : lines) {
         if (l.find(part) != std::string::npos) return true;
@@ -90,12 +116,12 @@ std::string JoinLines(const std::vector<std::string>& lines) {
 }
 
 const char* const kStep = R"CLC(
-__kernel void advance(__global const float* a, __global const float* c, __global float* b, __local float* tmp,
-                   float k, __global int* counts) {
+__kernel void advance(__global const int* a, __global const int* c, __global int* b, __local int* tmp, int k,
+                      __global int* counts) {
     size_t i = get_global_id(0), l = get_local_id(0), n = get_local_size(0);
     tmp[l] = a[i] * k + c[i];
     barrier(CLK_LOCAL_MEM_FENCE);
-    b[i] = tmp[(l + 1) % n] + sin(a[i]) + b[i] * 0.5f;
+    b[i] = tmp[(l + 1) % n] + (a[i] ^ b[i]) + (b[i] >> 1);
     counts[i] += (int)i + 1;
 }
 __kernel void fetch(__global int* out, sampler_t s, __read_only image2d_t img, int k) {
@@ -132,19 +158,19 @@ struct World {
         cl_int err = CL_SUCCESS;
         cl_queue_properties ooo_props[] = {CL_QUEUE_PROPERTIES, CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE, 0};
         ooo = clCreateCommandQueueWithProperties(s.context, s.device, ooo_props, &err);
-        prog = Build(s, kStep, "-cl-fast-relaxed-math", &err);
+        prog = Build(s, kStep, "-cl-mad-enable", &err);
         if (prog == nullptr) {
             ADD_FAILURE() << "build: " << err;
             return;
         }
         step = clCreateKernel(prog, "advance", &err);
         fetch = clCreateKernel(prog, "fetch", &err);
-        std::vector<float> a_host(kN), b_host(kN);
+        std::vector<cl_int> a_host(kN), b_host(kN);
         c_host.resize(kN);
         for (size_t i = 0; i < kN; ++i) {
-            a_host[i] = static_cast<float>(i % 97) * 0.25f - 3.0f;
-            b_host[i] = static_cast<float>(i % 13);
-            c_host[i] = static_cast<float>(i % 7) * 1.5f;
+            a_host[i] = static_cast<cl_int>(i % 97) - 40;
+            b_host[i] = static_cast<cl_int>(i % 13) * 1000;
+            c_host[i] = static_cast<cl_int>(i % 7) * 3;
         }
         a = clCreateBuffer(s.context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, kN * 4, a_host.data(), &err);
         c = clCreateBuffer(s.context, CL_MEM_READ_ONLY | CL_MEM_USE_HOST_PTR, kN * 4, c_host.data(), &err);
@@ -188,12 +214,12 @@ struct World {
     }
 
     bool SetArgs() {
-        cl_float k = 1.75f;
+        cl_int k = 7;
         cl_int k2 = 3;
         return clSetKernelArg(step, 0, sizeof(cl_mem), &a) == CL_SUCCESS &&
                clSetKernelArg(step, 1, sizeof(cl_mem), &c) == CL_SUCCESS &&
                clSetKernelArg(step, 2, sizeof(cl_mem), &b) == CL_SUCCESS &&
-               clSetKernelArg(step, 3, kLocal * sizeof(cl_float), nullptr) == CL_SUCCESS &&
+               clSetKernelArg(step, 3, kLocal * sizeof(cl_int), nullptr) == CL_SUCCESS &&
                clSetKernelArg(step, 4, sizeof(k), &k) == CL_SUCCESS &&
                clSetKernelArg(step, 5, sizeof(cl_mem), &counts) == CL_SUCCESS &&
                clSetKernelArg(fetch, 0, sizeof(cl_mem), &img_out) == CL_SUCCESS &&
@@ -268,7 +294,7 @@ struct World {
     cl_mem a = nullptr, c = nullptr, b = nullptr, big = nullptr, counts = nullptr, img = nullptr, img_out = nullptr;
     cl_sampler smp = nullptr;
     cl_event last = nullptr, done_user = nullptr, open_user = nullptr;
-    std::vector<float> c_host;  // the USE_HOST_PTR buffer's memory
+    std::vector<cl_int> c_host;  // the USE_HOST_PTR buffer's memory
 };
 
 std::string Line(const char* what, cl_int r, uint64_t v) {
@@ -419,7 +445,9 @@ TEST_F(RecreateTest, SameHandlesSameResultsAfterRecreate) {
         // (No command waits on it: PoCL's "basic" device deadlocks when a user event releases one.)
         ASSERT_EQ(clSetUserEventStatus(w.open_user, CL_COMPLETE), CL_SUCCESS);
         ASSERT_EQ(clWaitForEvents(1, &w.open_user), CL_SUCCESS);
-        SuspendResume(w, 0);
+        int own = IndexOf(w.s.device);
+        ASSERT_GE(own, 0);
+        SuspendResume(w, own);  // TargetForDevice: the same device
         EXPECT_EQ(w.Run(), expected[2]);
         EXPECT_EQ(Answers(w), before);
         EXPECT_EQ(mem_cb.calls.load(), 0);
@@ -483,15 +511,17 @@ TEST_F(RecreateTest, TargetsAndBinaryPrograms) {
 
     // A binary program may come back on its own device only.
     EXPECT_EQ(Check(-1), std::vector<std::string>{});
-    EXPECT_EQ(Check(0), std::vector<std::string>{});
+    int own = IndexOf(s.device), other_index = OtherIndex(own);
+    ASSERT_GE(own, 0);
+    EXPECT_EQ(Check(own), std::vector<std::string>{});
     std::vector<std::string> beyond = Check(static_cast<int>(devices.size()) + 5);
     EXPECT_TRUE(Contains(beyond, "does not exist")) << JoinLines(beyond);
-    EXPECT_TRUE(Contains(std::vector<std::string>{Recreate(99)}, "does not exist"));
+    EXPECT_TRUE(Contains(std::vector<std::string>{Recreate(99)}, "no OpenCL device 99"));
     ASSERT_EQ(Teardown(), "");
-    if (devices.size() >= 2) {
-        std::vector<std::string> other = Check(1);
+    if (other_index >= 0) {
+        std::vector<std::string> other = Check(other_index);
         EXPECT_TRUE(Contains(other, "created from a binary only")) << JoinLines(other);
-        std::string refused = Recreate(1);
+        std::string refused = Recreate(other_index);
         EXPECT_NE(refused.find("created from a binary only"), std::string::npos) << refused;
     }
     EXPECT_NE(Recreate(static_cast<int>(devices.size())), "");  // out of range: still torn down
@@ -526,6 +556,21 @@ TEST_F(RecreateTest, RefusesWhatItCannotCreateAgainAndChangesNothing) {
     EXPECT_EQ(RunVectorAdd(s, 64), VectorAddReference(64));
     clReleaseProgram(linked);
     clReleaseProgram(compiled);
+
+    // A callback on a user event not set yet would be lost.
+    cl_event user = clCreateUserEvent(s.context, &err);
+    std::atomic<int> fired{0};
+    ASSERT_EQ(clSetEventCallback(
+                  user, CL_COMPLETE, [](cl_event, cl_int, void* u) { ++*static_cast<std::atomic<int>*>(u); }, &fired),
+              CL_SUCCESS);
+    why = Check(-1);
+    EXPECT_TRUE(Contains(why, "a user event not set yet, with callbacks")) << JoinLines(why);
+    EXPECT_NE(Teardown(), "");
+    ASSERT_EQ(clSetUserEventStatus(user, CL_COMPLETE), CL_SUCCESS);
+    for (int i = 0; i < 500 && fired.load() == 0; ++i) usleep(2000);
+    EXPECT_EQ(fired.load(), 1);
+    clReleaseEvent(user);
+
     EXPECT_EQ(Check(-1), std::vector<std::string>{});
     ASSERT_EQ(Teardown(), "");
     ASSERT_EQ(Recreate(-1), "");
@@ -603,6 +648,92 @@ TEST_F(RecreateTest, KeepsWhatOnlyOtherObjectsHold) {
     EXPECT_EQ(parent_cb.calls.load(), 1);
 }
 
+// A Recreate that fails half-way (here: a kernel whose name the program lacks) names the object,
+// releases what it made and leaves everything torn down, so that another Recreate can follow.
+TEST_F(RecreateTest, AFailedRecreateChangesNothingAndCanBeRetried) {
+    ClSetup s(ShimPlatform());
+    ASSERT_NE(s.queue, nullptr);
+    cl_int err = CL_SUCCESS;
+    cl_program prog = Build(s, kVectorAdd, nullptr, &err);
+    ASSERT_NE(prog, nullptr);
+    cl_kernel k = clCreateKernel(prog, "vadd", &err);
+    ASSERT_NE(k, nullptr);
+    cl_mem buf = clCreateBuffer(s.context, CL_MEM_READ_WRITE, 64, nullptr, &err);
+    CallbackCount buf_cb;
+    ASSERT_EQ(clSetMemObjectDestructorCallback(buf, OnMemGone, &buf_cb), CL_SUCCESS);
+    ASSERT_EQ(Teardown(), "");
+    ASSERT_EQ(Exports().set_kernel_name(k, "no_such_kernel"), 0);
+    std::string failed = Recreate(-1);
+    EXPECT_NE(failed.find("cl_kernel"), std::string::npos) << failed;
+    EXPECT_NE(failed.find("clCreateKernel"), std::string::npos) << failed;
+    for (const void* h : std::initializer_list<const void*>{s.context, s.queue, prog, k, buf}) {
+        EXPECT_TRUE(IsWrapper(h));
+        EXPECT_EQ(Shim().real(h), nullptr);
+    }
+    ASSERT_EQ(Exports().set_kernel_name(k, "vadd"), 0);
+    ASSERT_EQ(Recreate(-1), "");
+    char name[16] = "";
+    ASSERT_EQ(clGetKernelInfo(k, CL_KERNEL_FUNCTION_NAME, sizeof(name), name, nullptr), CL_SUCCESS);
+    EXPECT_STREQ(name, "vadd");
+    EXPECT_EQ(RunVectorAdd(s, 64), VectorAddReference(64));
+    EXPECT_EQ(buf_cb.calls.load(), 0);
+    clReleaseMemObject(buf);
+    for (int i = 0; i < 500 && buf_cb.calls.load() == 0; ++i) usleep(2000);
+    EXPECT_EQ(buf_cb.calls.load(), 1);
+    clReleaseKernel(k);
+    clReleaseProgram(prog);
+}
+
+// A context with two devices comes back on its own devices, and cannot move onto one.
+TEST_F(RecreateTest, ContextsWithTwoDevices) {
+    std::vector<std::string> names = DeviceNames();
+    if (names.size() < 2) GTEST_SKIP() << "one OpenCL device only (the cl_recreate_two_devices test has two)";
+    cl_device_id devices[2] = {};
+    cl_uint count = 0;
+    ASSERT_EQ(clGetDeviceIDs(ShimPlatform(), CL_DEVICE_TYPE_ALL, 2, devices, &count), CL_SUCCESS);
+    if (count < 2) GTEST_SKIP() << "one device on the first platform";
+    cl_int err = CL_SUCCESS;
+    cl_context context = clCreateContext(nullptr, 2, devices, nullptr, nullptr, &err);
+    ASSERT_NE(context, nullptr);
+    cl_command_queue queue = clCreateCommandQueueWithProperties(context, devices[1], nullptr, &err);
+    const char* src = kVectorAdd;
+    cl_program prog = clCreateProgramWithSource(context, 1, &src, nullptr, &err);
+    ASSERT_EQ(clBuildProgram(prog, 2, devices, "-DUNUSED=1", nullptr, nullptr), CL_SUCCESS);
+    cl_kernel k = clCreateKernel(prog, "vadd", &err);
+    ASSERT_NE(k, nullptr);
+
+    std::string refused = Recreate(0);  // TargetForDevice(0)
+    EXPECT_NE(refused.find("cannot all go to device 0"), std::string::npos) << refused;
+    std::vector<std::string> why = Check(IndexOf(devices[0]));
+    EXPECT_TRUE(Contains(why, "would collapse")) << JoinLines(why);
+    ASSERT_EQ(Teardown(), "");
+    ASSERT_EQ(Recreate(-1), "");
+    cl_uint n = 0;
+    ASSERT_EQ(clGetContextInfo(context, CL_CONTEXT_NUM_DEVICES, sizeof(n), &n, nullptr), CL_SUCCESS);
+    EXPECT_EQ(n, 2u);
+    char options[64] = "";
+    ASSERT_EQ(clGetProgramBuildInfo(prog, devices[1], CL_PROGRAM_BUILD_OPTIONS, sizeof(options), options, nullptr),
+              CL_SUCCESS);
+    EXPECT_STREQ(options, "-DUNUSED=1");
+    cl_int value = 5;
+    size_t global = 1;
+    cl_mem m = clCreateBuffer(context, CL_MEM_READ_WRITE, 4, nullptr, &err);
+    ASSERT_EQ(clSetKernelArg(k, 0, sizeof(cl_mem), &m), CL_SUCCESS);
+    ASSERT_EQ(clSetKernelArg(k, 1, sizeof(cl_mem), &m), CL_SUCCESS);
+    ASSERT_EQ(clSetKernelArg(k, 2, sizeof(cl_mem), &m), CL_SUCCESS);
+    ASSERT_EQ(clSetKernelArg(k, 3, sizeof(value), &value), CL_SUCCESS);
+    cl_int in = 2, out = 0;
+    ASSERT_EQ(clEnqueueWriteBuffer(queue, m, CL_TRUE, 0, 4, &in, 0, nullptr, nullptr), CL_SUCCESS);
+    ASSERT_EQ(clEnqueueNDRangeKernel(queue, k, 1, nullptr, &global, nullptr, 0, nullptr, nullptr), CL_SUCCESS);
+    ASSERT_EQ(clEnqueueReadBuffer(queue, m, CL_TRUE, 0, 4, &out, 0, nullptr, nullptr), CL_SUCCESS);
+    EXPECT_EQ(out, 2 * 5 + (2 ^ 0));
+    clReleaseMemObject(m);
+    clReleaseKernel(k);
+    clReleaseProgram(prog);
+    clReleaseCommandQueue(queue);
+    clReleaseContext(context);
+}
+
 TEST_F(RecreateTest, MovesToAnotherDeviceAndBack) {
     std::vector<std::string> devices = DeviceNames();
     if (devices.size() < 2) GTEST_SKIP() << "one OpenCL device only (the cl_recreate_two_devices test has two)";
@@ -614,18 +745,19 @@ TEST_F(RecreateTest, MovesToAnotherDeviceAndBack) {
     }
     World w(ShimPlatform());
     ASSERT_TRUE(w.ok);
-    std::string own = DeviceString(w.s.device, CL_DEVICE_NAME);
-    ASSERT_EQ(own, devices[0]);
+    int own = IndexOf(w.s.device), other = OtherIndex(own);
+    ASSERT_GE(own, 0);
+    ASSERT_GE(other, 0);
     EXPECT_EQ(w.Run(), expected[0]);
     std::vector<std::string> before = Answers(w);
 
-    SuspendResume(w, 1);
-    EXPECT_EQ(DeviceString(w.s.device, CL_DEVICE_NAME), devices[1]);  // the application's handle, moved
-    EXPECT_EQ(Answers(w), before);                                   // handles as values: the same
+    SuspendResume(w, other);
+    EXPECT_EQ(DeviceString(w.s.device, CL_DEVICE_NAME), devices[other]);  // the application's handle, moved
+    EXPECT_EQ(Answers(w), before);                                       // handles as values: the same
     EXPECT_EQ(w.Run(), expected[1]);
 
-    SuspendResume(w, 0);
-    EXPECT_EQ(DeviceString(w.s.device, CL_DEVICE_NAME), devices[0]);
+    SuspendResume(w, own);
+    EXPECT_EQ(DeviceString(w.s.device, CL_DEVICE_NAME), devices[own]);
     EXPECT_EQ(w.Run(), expected[2]);
     EXPECT_EQ(Answers(w), before);
 }

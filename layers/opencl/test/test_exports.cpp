@@ -149,3 +149,13 @@ GPUCR_TEST_EXPORT int gpucr_cl_test_real_mem_handles(const void* handle, void** 
     out[2] = h->queue;
     return 0;
 }
+
+// Replaces a kernel's recorded name (what Recreate creates it by again), to make a Recreate fail; -1
+// when `handle` is no live kernel.
+GPUCR_TEST_EXPORT int gpucr_cl_test_set_kernel_name(const void* handle, const char* name) {
+    gpucr::cl::Kernel* k = gpucr::cl::Get(static_cast<cl_kernel>(const_cast<void*>(handle)));
+    if (k == nullptr || name == nullptr) return -1;
+    std::lock_guard lock(k->mu);
+    k->name = name;
+    return 0;
+}
