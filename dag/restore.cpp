@@ -167,4 +167,40 @@ nlohmann::json Loader::Stats() const {
     return j;
 }
 
+Result<std::vector<Item>> ItemsFromSection(const nlohmann::json& section, std::span<const uint64_t> ids,
+                                           const std::function<std::string(uint64_t)>& name,
+                                           const std::string& where) {
+    std::map<uint64_t, const nlohmann::json*> by_id;
+    if (auto it = section.find("resources"); it != section.end() && it->is_array()) {
+        for (const nlohmann::json& r : *it) {
+            if (r.contains("id") && r["id"].is_number_unsigned()) by_id[r["id"].get<uint64_t>()] = &r;
+        }
+    }
+    std::vector<Item> items;
+    for (uint64_t id : ids) {
+        auto it = by_id.find(id);
+        if (it == by_id.end()) return DataLoss(where + ": the image holds no contents for " + name(id));
+        Item item{id, it->second->value("size", uint64_t{0}), *it->second};
+        uint64_t offset = 0;
+        nlohmann::json offsets = nlohmann::json::array();
+        const nlohmann::json& chunks = item.entry.value("chunks", nlohmann::json::array());
+        for (const nlohmann::json& c : chunks) {
+            offsets.push_back(offset);
+            offset += c.value("size", uint64_t{0});
+        }
+        if (offset != item.size) return DataLoss(where + ": the chunks of " + name(id) + " do not add up to its size");
+        item.entry["offsets"] = std::move(offsets);
+        item.pieces = chunks.size();
+        items.push_back(std::move(item));
+    }
+    return items;
+}
+
+nlohmann::json ResumeLoadStats(const nlohmann::json& loader_stats) {
+    return {{"bytes_loaded", loader_stats["bytes"]},           {"resources_loaded", loader_stats["resources"]},
+            {"waits", loader_stats["waits"]},                  {"wait_ms_total", loader_stats["wait_ms_total"]},
+            {"wait_ms_max", loader_stats["wait_ms_max"]},      {"waited_for", loader_stats["waited_for"]},
+            {"load_order", loader_stats["order"]}};
+}
+
 }  // namespace gpucr::restore

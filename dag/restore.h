@@ -101,4 +101,15 @@ private:
 
 int64_t MonotonicNs();
 
+// The items for `ids` from an API section's "resources" of a verified image: one piece per chunk,
+// the entry given "offsets" (each chunk's offset in the resource). DataLoss, prefixed with `where`
+// (the image directory) and naming the resource with `name(id)`, when the section holds no
+// contents for one or its chunks do not add up to its size.
+Result<std::vector<Item>> ItemsFromSection(const nlohmann::json& section, std::span<const uint64_t> ids,
+                                           const std::function<std::string(uint64_t)>& name,
+                                           const std::string& where);
+// The loading part of a resume's statistics, from Loader::Stats(): bytes_loaded,
+// resources_loaded, waits, wait_ms_total, wait_ms_max, waited_for, load_order.
+nlohmann::json ResumeLoadStats(const nlohmann::json& loader_stats);
+
 }  // namespace gpucr::restore

@@ -46,7 +46,8 @@ class DumpTest(unittest.TestCase):
             if ARGS.capture:
                 env["GPUCR_VK_CAPTURE"] = ARGS.capture
             app = lib.RunningApp(tools, tmp, env, lib.example_name(ARGS.api, example),
-                                 ["--mib", str(mib), "--steps", str(steps), "--step-ms", str(step_ms)] + extra)
+                                 ["--mib", str(mib), "--steps", str(steps), "--step-ms", str(step_ms)] + extra
+                                 + ARGS.app_arg)
             try:
                 time.sleep(ARGS.delay)
                 image = os.path.join(tmp, "image")
@@ -65,6 +66,11 @@ class DumpTest(unittest.TestCase):
             self.assertGreater(k, 0, "the cut fell before the first step: not a mid-run dump")
             self.assertLess(k, steps, "the cut fell after the last step: not a mid-run dump")
             engine = lib.section_stats(tools, env, image, ARGS.api)
+            if "--use-host-ptr" in ARGS.app_arg:
+                manifest = json.loads(lib.gpucr(tools, env, "inspect", "-D", image, "--json").stdout)
+                section = next(s for s in manifest["sections"] if s.get("api") == ARGS.api)
+                self.assertEqual(len(section["host_backed"]), len(section["resources"]),
+                                 "not every buffer was created over the application's memory")
             if ARGS.stress and mode == "cow":
                 self.assertGreater(engine["cow_blocks"] + engine["fault_copied_blocks"], 0,
                                    "no write after the cut was copied first: the test did not exercise copy-on-write")
@@ -82,6 +88,8 @@ if __name__ == "__main__":
     p.add_argument("--example", required=True)
     p.add_argument("--mode", required=True)
     p.add_argument("--delay", type=float, default=0.3, help="seconds between ready and dump")
+    p.add_argument("--app-arg", action="append", default=[],
+                   help="an argument for the application only (not the reference), e.g. --use-host-ptr")
     p.add_argument("--capture", default="",
                    help="GPUCR_VK_CAPTURE for the app: 'copy' reads memory through copies on the device")
     p.add_argument("--stress-steps", type=int, default=0, help="steps of the app in stress mode (default per example)")

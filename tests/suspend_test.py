@@ -71,7 +71,8 @@ class SuspendTest(unittest.TestCase):
 
     def start(self, example, mib, steps, step_ms, extra):
         self.app = lib.RunningApp(self.tools, self.tmp, self.env, lib.example_name(ARGS.api, example),
-                                  ["--mib", str(mib), "--steps", str(steps), "--step-ms", str(step_ms)] + extra)
+                                  ["--mib", str(mib), "--steps", str(steps), "--step-ms", str(step_ms)] + extra
+                                  + ARGS.app_arg)
         time.sleep(ARGS.delay)
         return self.app
 
@@ -303,6 +304,8 @@ def main():
     p.add_argument("--example", default="stencil", choices=sorted(PARAMS))
     p.add_argument("--scenario", required=True,
                    choices=["cycle", "eager", "migrate", "cycles", "damaged", "errors", "ondemand", "crossvendor"])
+    p.add_argument("--app-arg", action="append", default=[],
+                   help="an argument for the application only (not the reference), e.g. --use-host-ptr")
     p.add_argument("--capture", default="", help="GPUCR_VK_CAPTURE for the application (copy: device path)")
     p.add_argument("--delay", type=float, default=0.25, help="seconds after the steps start")
     p.add_argument("--idle-mib", type=int, default=256)

@@ -36,17 +36,6 @@ std::string Join(const std::vector<std::string>& lines) {
     return out;
 }
 
-// The section's resources by id.
-std::map<uint64_t, const nlohmann::json*> ResourcesById(const nlohmann::json& section) {
-    std::map<uint64_t, const nlohmann::json*> out;
-    auto it = section.find("resources");
-    if (it == section.end() || !it->is_array()) return out;
-    for (const nlohmann::json& r : *it) {
-        if (r.contains("id") && r["id"].is_number_unsigned()) out[r["id"].get<uint64_t>()] = &r;
-    }
-    return out;
-}
-
 Result<RecreateTarget> TargetOf(const nlohmann::json& request) {
     if (!request.contains("device") || !request["device"].is_number_integer()) return RecreateTarget{};
     const int64_t n = request["device"].get<int64_t>();
@@ -222,28 +211,10 @@ Result<nlohmann::json> OpenClCheckpoint::Resume(const image::ImageReader& reader
     gate::Owner owner;
 
     // Everything that must come from the image is there, before anything is touched.
-    std::map<uint64_t, const nlohmann::json*> by_id = ResourcesById(section);
-    std::vector<restore::Item> items;
-    for (uint64_t id : released_) {
-        auto it = by_id.find(id);
-        if (it == by_id.end()) {
-            return DataLoss(reader.dir() + ": the image holds no contents for cl_mem " + std::to_string(id));
-        }
-        restore::Item item{id, it->second->value("size", uint64_t{0}), *it->second};
-        uint64_t offset = 0;
-        nlohmann::json offsets = nlohmann::json::array();
-        const nlohmann::json& chunks = item.entry.value("chunks", nlohmann::json::array());
-        for (const nlohmann::json& c : chunks) {
-            offsets.push_back(offset);
-            offset += c.value("size", uint64_t{0});
-        }
-        if (offset != item.size) {
-            return DataLoss(reader.dir() + ": the chunks of cl_mem " + std::to_string(id) + " do not add up to its size");
-        }
-        item.entry["offsets"] = std::move(offsets);
-        item.pieces = chunks.size();
-        items.push_back(std::move(item));
-    }
+    GPUCR_ASSIGN_OR_RETURN(
+        std::vector<restore::Item> items,
+        restore::ItemsFromSection(section, released_, [](uint64_t id) { return "cl_mem " + std::to_string(id); },
+                                  reader.dir()));
     GPUCR_ASSIGN_OR_RETURN(RecreateTarget target, TargetOf(request));
     if (std::vector<std::string> why = CheckRecreatable(target); !why.empty()) {
         return Unsupported("the OpenCL objects cannot be created on that device, the process stays suspended: " +
@@ -281,7 +252,6 @@ Result<nlohmann::json> OpenClCheckpoint::Resume(const image::ImageReader& reader
     Status loaded = loader->WaitAll();
     const double loaded_ms = MsSince(t0);
     loader_.store(nullptr);
-    nlohmann::json load_stats = loader->Stats();
     loader_owner_ = std::move(loader);  // an application thread may still be returning from Ensure()
     watcher.join();
     first_op_state_.store(0);
@@ -298,14 +268,8 @@ Result<nlohmann::json> OpenClCheckpoint::Resume(const image::ImageReader& reader
                             {"handback_ms", handback_ms},
                             {"first_op_ms", first_op},
                             {"first_op_after_handback_ms", first_op_after},
-                            {"loaded_ms", loaded_ms},
-                            {"bytes_loaded", load_stats["bytes"]},
-                            {"resources_loaded", load_stats["resources"]},
-                            {"waits", load_stats["waits"]},
-                            {"wait_ms_total", load_stats["wait_ms_total"]},
-                            {"wait_ms_max", load_stats["wait_ms_max"]},
-                            {"waited_for", load_stats["waited_for"]},
-                            {"load_order", load_stats["order"]}};
+                            {"loaded_ms", loaded_ms}};
+    stats.update(restore::ResumeLoadStats(loader_owner_->Stats()));
     if (!loaded.ok()) {
         stats["load_error"] = loaded.message();
         GPUCR_LOG_ERROR("cl", "after the resume, loading failed: {}", loaded.message());

@@ -184,21 +184,6 @@ void VulkanCheckpoint::WatchFirstOp(Queue* queue, uint64_t seq) noexcept {
     }
 }
 
-namespace {
-
-// Resources of the section by id.
-std::map<uint64_t, const nlohmann::json*> ResourcesById(const nlohmann::json& section) {
-    std::map<uint64_t, const nlohmann::json*> out;
-    auto it = section.find("resources");
-    if (it == section.end() || !it->is_array()) return out;
-    for (const nlohmann::json& r : *it) {
-        if (r.contains("id") && r["id"].is_number_unsigned()) out[r["id"].get<uint64_t>()] = &r;
-    }
-    return out;
-}
-
-}  // namespace
-
 Result<nlohmann::json> VulkanCheckpoint::Resume(const image::ImageReader& reader, const nlohmann::json& section,
                                                 const nlohmann::json& request, const agent::ProgressFn& progress) {
     if (!suspended_.load()) return FailedPrecondition("the process is not suspended");
@@ -207,28 +192,11 @@ Result<nlohmann::json> VulkanCheckpoint::Resume(const image::ImageReader& reader
     GateOwner owner;
 
     // Everything that must come from the image is there, before anything is touched.
-    std::map<uint64_t, const nlohmann::json*> by_id = ResourcesById(section);
-    std::vector<restore::Item> items;
-    for (uint64_t id : released_) {
-        auto it = by_id.find(id);
-        if (it == by_id.end()) {
-            return DataLoss(reader.dir() + ": the image holds no contents for VkDeviceMemory #" + std::to_string(id));
-        }
-        restore::Item item{id, it->second->value("size", uint64_t{0}), *it->second};
-        // Chunk offsets, so that pieces load without walking the list.
-        uint64_t offset = 0;
-        nlohmann::json offsets = nlohmann::json::array();
-        const nlohmann::json& chunks = item.entry.value("chunks", nlohmann::json::array());
-        for (const nlohmann::json& c : chunks) {
-            offsets.push_back(offset);
-            offset += c.value("size", uint64_t{0});
-        }
-        if (offset != item.size) return DataLoss(reader.dir() + ": the chunks of VkDeviceMemory #" + std::to_string(id) +
-                                                 " do not add up to its size");
-        item.entry["offsets"] = std::move(offsets);
-        item.pieces = chunks.size();
-        items.push_back(std::move(item));
-    }
+    const std::vector<uint64_t> released(released_.begin(), released_.end());
+    GPUCR_ASSIGN_OR_RETURN(
+        std::vector<restore::Item> items,
+        restore::ItemsFromSection(section, released, [](uint64_t id) { return "VkDeviceMemory #" + std::to_string(id); },
+                                  reader.dir()));
     std::vector<DeviceData*> devices;
     {
         std::lock_guard lock(mu_);
@@ -302,7 +270,6 @@ Result<nlohmann::json> VulkanCheckpoint::Resume(const image::ImageReader& reader
     Status loaded = loader->WaitAll();
     const double loaded_ms = MsSince(t0);
     loader_.store(nullptr);
-    nlohmann::json load_stats = loader->Stats();
     loader_owner_ = std::move(loader);  // an application thread may still be returning from Ensure()
     watcher.join();
     first_op_state_.store(0);
@@ -318,14 +285,8 @@ Result<nlohmann::json> VulkanCheckpoint::Resume(const image::ImageReader& reader
                             {"first_op_ms", first_op},
                             {"first_op_after_handback_ms", first_op_after},
                             {"loaded_ms", loaded_ms},
-                            {"bytes_loaded", load_stats["bytes"]},
-                            {"resources_loaded", load_stats["resources"]},
-                            {"waits", load_stats["waits"]},
-                            {"wait_ms_total", load_stats["wait_ms_total"]},
-                            {"wait_ms_max", load_stats["wait_ms_max"]},
-                            {"waited_for", load_stats["waited_for"]},
-                            {"load_order", load_stats["order"]},
                             {"notes", notes}};
+    stats.update(restore::ResumeLoadStats(loader_owner_->Stats()));
     if (!loaded.ok()) {
         stats["load_error"] = loaded.message();
         GPUCR_LOG_ERROR("vk", "after the resume, loading failed: {}", loaded.message());

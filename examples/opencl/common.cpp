@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 namespace gpucr::examples::opencl {
 namespace {
@@ -108,6 +109,7 @@ Result<std::unique_ptr<Context>> Context::Create(const Options& options) {
 }
 
 Status Context::Init(const Options& options) {
+    use_host_ptr_ = options.use_host_ptr;
     cl_uint count = 0;
     cl_int error = clGetPlatformIDs(0, nullptr, &count);
     if (error == kPlatformNotFoundKhr || (error == CL_SUCCESS && count == 0)) {
@@ -199,14 +201,23 @@ Result<uint64_t> Context::Checksum(std::span<const Buffer> buffers) {
 }
 
 BufferSet::~BufferSet() {
+    if (!host_.empty()) clFinish(ctx_.queue());  // the host memory outlives every command on it
     for (auto it = buffers_.rbegin(); it != buffers_.rend(); ++it) clReleaseMemObject(it->mem);
+    for (void* p : host_) std::free(p);
 }
 
 Status BufferSet::Create(std::span<const BufferSpec> specs) {
     for (const BufferSpec& spec : specs) {
-        const cl_mem_flags flags = spec.host_written ? CL_MEM_READ_ONLY | CL_MEM_ALLOC_HOST_PTR : CL_MEM_READ_WRITE;
+        cl_mem_flags flags = spec.host_written ? CL_MEM_READ_ONLY | CL_MEM_ALLOC_HOST_PTR : CL_MEM_READ_WRITE;
+        void* host = nullptr;
+        if (ctx_.use_host_ptr()) {
+            host = std::aligned_alloc(4096, spec.size);  // sizes are multiples of 4 KiB
+            if (host == nullptr) return Internal("out of host memory for a CL_MEM_USE_HOST_PTR buffer");
+            host_.push_back(host);
+            flags = CL_MEM_USE_HOST_PTR | (spec.host_written ? CL_MEM_READ_ONLY : CL_MEM_READ_WRITE);
+        }
         cl_int error = CL_SUCCESS;
-        cl_mem mem = clCreateBuffer(ctx_.context(), flags, spec.size, nullptr, &error);
+        cl_mem mem = clCreateBuffer(ctx_.context(), flags, spec.size, host, &error);
         if (error != CL_SUCCESS) return ClError("clCreateBuffer", error);
         buffers_.push_back(Buffer{mem, spec.size, spec.host_written});
     }

@@ -65,6 +65,7 @@ public:
     cl_device_id device() const { return device_; }
     cl_command_queue queue() const { return queue_; }
     const std::string& device_name() const { return device_name_; }  // "<device> (<platform>)"
+    bool use_host_ptr() const { return use_host_ptr_; }               // --use-host-ptr
 
     // Writes the initial contents (FillInitial) of each buffer with blocking clEnqueueWriteBuffer.
     [[nodiscard]] Status Initialize(std::span<const Buffer> buffers, std::span<const BufferSpec> specs);
@@ -80,6 +81,7 @@ private:
     cl_context context_ = nullptr;
     cl_command_queue queue_ = nullptr;
     cl_mem image_ = nullptr;  // --image
+    bool use_host_ptr_ = false;
     std::string device_name_;
 };
 
@@ -93,6 +95,7 @@ public:
 
     // One clCreateBuffer per spec, in order: CL_MEM_READ_WRITE, or for host_written specs
     // CL_MEM_READ_ONLY | CL_MEM_ALLOC_HOST_PTR (host-accessible memory the kernels only read).
+    // With --use-host-ptr, every buffer is CL_MEM_USE_HOST_PTR over page-aligned memory of the set's.
     [[nodiscard]] Status Create(std::span<const BufferSpec> specs);
     const std::vector<Buffer>& buffers() const { return buffers_; }
     const Buffer& operator[](size_t i) const { return buffers_[i]; }
@@ -100,6 +103,7 @@ public:
 private:
     Context& ctx_;
     std::vector<Buffer> buffers_;
+    std::vector<void*> host_;  // --use-host-ptr: the buffers' memory, freed after them
 };
 
 // A program built from OpenCL C source for the context's device.
