@@ -76,10 +76,15 @@ void AppendDevices(std::string& out, const std::string& api, const json& section
     const json& devices = List(section, "devices");
     out += fmt::format("  devices    {}\n", devices.size());
     for (const auto& d : devices) {
-        out += fmt::format("    [{}] {} (uuid {}, driver {}, api {}, vendor {}, device {})\n", Text(Field(d, "id")),
-                           Text(Field(d, "name")), Text(Field(d, "uuid")), Hex(Field(d, "driver_version")),
-                           ApiVersion(api, Field(d, "api_version")), Hex(Field(d, "vendor_id")),
-                           Hex(Field(d, "device_id")));
+        // The fields a front-end records (OpenCL's devices carry a name only).
+        std::vector<std::string> details;
+        if (!Field(d, "uuid").is_null()) details.push_back("uuid " + Text(Field(d, "uuid")));
+        if (!Field(d, "driver_version").is_null()) details.push_back("driver " + Hex(Field(d, "driver_version")));
+        if (!Field(d, "api_version").is_null()) details.push_back("api " + ApiVersion(api, Field(d, "api_version")));
+        if (!Field(d, "vendor_id").is_null()) details.push_back("vendor " + Hex(Field(d, "vendor_id")));
+        if (!Field(d, "device_id").is_null()) details.push_back("device " + Hex(Field(d, "device_id")));
+        out += fmt::format("    [{}] {}{}\n", Text(Field(d, "id")), Text(Field(d, "name")),
+                           details.empty() ? "" : " (" + Join(details, ", ") + ")");
     }
 }
 
