@@ -114,7 +114,9 @@ int RunExample(const ExampleInfo& info, int argc, char** argv, const std::functi
         app.add_flag("--render-pass", options.render_pass, "also create a VkRenderPass (a graphics object)");
         app.add_flag("--staging", options.staging, "upload and read back through staging buffers even if mappable");
     } else {
-        app.add_flag("--image", options.image, "also create a small 2D image (an object the steps never use)");
+        app.add_flag("--image", options.image,
+                     "also create a small 2D image holding a pattern, checked at the end (the steps never use it)");
+        app.add_flag("--svm", options.svm, "also allocate shared virtual memory (clSVMAlloc), never used");
         app.add_flag("--use-host-ptr", options.use_host_ptr,
                      "create every buffer over the application's own memory (CL_MEM_USE_HOST_PTR)");
     }

@@ -88,16 +88,16 @@ class BadInputTest(unittest.TestCase):
             self.assertAppUnharmed(app)
         self.assertNoImage(image)
 
-    def test_opencl_app_using_an_image(self):
-        """OpenCL: images are not captured; dump and suspend refuse, naming the object."""
+    def test_opencl_app_using_shared_virtual_memory(self):
+        """OpenCL: SVM is not captured; dump and suspend refuse, naming it."""
         image = os.path.join(self.tmp, "img")
         app = lib.RunningApp(self.tools, self.tmp, self.env, "cl_serving",
-                             ["--mib", str(MIB), "--steps", str(STEPS), "--step-ms", str(STEP_MS), "--image"])
+                             ["--mib", str(MIB), "--steps", str(STEPS), "--step-ms", str(STEP_MS), "--svm"])
         try:
             r = lib.gpucr(self.tools, self.env, "dump", str(app.pid), "-D", image, "--gpu-only")
-            self.assertOneLineFailure(r, "cl_mem", "image")
+            self.assertOneLineFailure(r, "clSVMAlloc")
             r = lib.gpucr(self.tools, self.env, "suspend", str(app.pid), "-D", image)
-            self.assertOneLineFailure(r, "cl_mem", "image")
+            self.assertOneLineFailure(r, "clSVMAlloc")
         finally:
             self.assertAppUnharmed(app)
         self.assertNoImage(image)

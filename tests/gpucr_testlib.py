@@ -114,6 +114,11 @@ def read_u32(path, word=0):
         return int.from_bytes(f.read(4), "little")
 
 
+def image_pattern(size):
+    """What the cl_* examples write into their --image image (examples/opencl/common.cpp)."""
+    return bytes((i * 7 + 3) & 0xFF for i in range(size))
+
+
 def compare_with_reference(tc, tools, example, mib, image, tmp, extra=()):
     """Asserts that every memory object in the image equals the CPU reference at the image's cut.
 
@@ -123,6 +128,16 @@ def compare_with_reference(tc, tools, example, mib, image, tmp, extra=()):
     """
     got = os.path.join(tmp, "got")
     index = extract_image(tools, image, got)
+    # cl_* --image: a 2D image beside the buffers, holding IMAGE_PATTERN for the whole run.
+    for e in [e for e in index if e.get("kind") == "image"]:
+        with open(os.path.join(got, f"res{e['index']}.bin"), "rb") as f:
+            tc.assertEqual(f.read(), image_pattern(e["size"]), f"image object {e['id']} differs from its contents")
+    # The example's memory objects, in creation order: layout entry i is the image's got(i).
+    index = [e for e in index if e.get("kind") != "image"]
+
+    def got_file(i):
+        return os.path.join(got, f"res{index[i]['index']}.bin")
+
     # Layout of the example (roles in creation order), from the reference at step 0.
     layout_dir = os.path.join(tmp, "layout")
     subprocess.run([tools.ref, "--example", example, "--mib", str(mib), "--gpu-steps", "0", "--out", layout_dir]
@@ -131,16 +146,16 @@ def compare_with_reference(tc, tools, example, mib, image, tmp, extra=()):
         layout = json.load(f)
     tc.assertEqual(len(index), len(layout), f"image has {len(index)} memory objects, example has {len(layout)}")
     roles = {e["role"]: e["index"] for e in layout}
-    gpu_steps = read_u32(os.path.join(got, f"res{roles['meta']}.bin"))
+    gpu_steps = read_u32(got_file(roles['meta']))
     ref_args = ["--gpu-steps", str(gpu_steps)]
     if example == "serving":
-        ref_args += ["--host-steps", str(read_u32(os.path.join(got, f"res{roles['input']}.bin")))]
+        ref_args += ["--host-steps", str(read_u32(got_file(roles['input'])))]
     want = os.path.join(tmp, "want")
     subprocess.run([tools.ref, "--example", example, "--mib", str(mib), "--out", want] + ref_args + list(extra),
                    check=True, capture_output=True)
     for e in layout:
         i = e["index"]
-        with open(os.path.join(got, f"res{i}.bin"), "rb") as f:
+        with open(got_file(i), "rb") as f:
             g = f.read()
         with open(os.path.join(want, f"mem{i}.bin"), "rb") as f:
             w = f.read()

@@ -1,6 +1,6 @@
 // image_extract — test helper: writes every resource of an image's API sections (Vulkan, OpenCL) to
 // <out>/res<i>.bin (i: position in creation order, i.e. ascending resource id) and
-// <out>/index.json [{"index", "id", "size", "object"}], verifying every chunk on the way.
+// <out>/index.json [{"index", "id", "size", "object", "kind"}], verifying every chunk on the way.
 //
 //   image_extract /tmp/img /tmp/out
 #include <algorithm>
@@ -42,7 +42,11 @@ int main(int argc, char** argv) {
         }
         std::ofstream out(std::string(argv[2]) + "/res" + std::to_string(i) + ".bin", std::ios::binary);
         out.write(bytes.data(), static_cast<std::streamsize>(size));
-        index.push_back({{"index", i}, {"id", r.at("id")}, {"size", size}, {"object", r.value("object", nlohmann::json())}});
+        index.push_back({{"index", i},
+                         {"id", r.at("id")},
+                         {"size", size},
+                         {"object", r.value("object", nlohmann::json())},
+                         {"kind", r.value("kind", std::string())}});
     }
     std::ofstream(std::string(argv[2]) + "/index.json") << index.dump(2) << "\n";
     return 0;

@@ -1,6 +1,8 @@
 #include "backends/opencl/cl_checkpoint.h"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <chrono>
 #include <optional>
 #include <string>
@@ -41,7 +43,41 @@ std::optional<RealOf> FindReal(uint64_t id) {
 
 std::string MemName(uint64_t id) { return "cl_mem " + std::to_string(id); }
 
+// The region that covers all of an image (clEnqueueReadImage's `region`), by image type.
+std::array<size_t, 3> WholeImage(const cl_image_desc& d) {
+    switch (d.image_type) {
+        case CL_MEM_OBJECT_IMAGE1D_ARRAY:
+            return {d.image_width, d.image_array_size, 1};
+        case CL_MEM_OBJECT_IMAGE2D:
+            return {d.image_width, d.image_height, 1};
+        case CL_MEM_OBJECT_IMAGE2D_ARRAY:
+            return {d.image_width, d.image_height, d.image_array_size};
+        case CL_MEM_OBJECT_IMAGE3D:
+            return {d.image_width, d.image_height, d.image_depth};
+        default:  // 1D, 1D buffer
+            return {d.image_width, 1, 1};
+    }
+}
+
+// Bytes of an image's elements packed without padding (how the image holds them); 0 when the
+// format is unknown to gpucr.
+uint64_t PackedImageBytes(const Mem& m) {
+    const std::array<size_t, 3> r = WholeImage(m.image_desc);
+    return uint64_t{ImageElementSize(m.image_format)} * r[0] * r[1] * r[2];
+}
+
 }  // namespace
+
+std::optional<MemInfo> MemInfoOf(uint64_t id) {
+    std::optional<MemInfo> out;
+    ObjectTable::Get().WithId(id, [&](const Object& o) {
+        if (o.type != ObjectType::kMem) return;
+        const auto& m = static_cast<const Mem&>(o);
+        out = MemInfo{m.real, m.context != nullptr ? m.context->id : 0, m.kind, WholeImage(m.image_desc),
+                      m.kind == MemKind::kImage ? PackedImageBytes(m) : m.size};
+    });
+    return out;
+}
 
 OpenClCheckpoint& OpenClCheckpoint::Get() {
     static OpenClCheckpoint* cp = new OpenClCheckpoint();  // never destroyed: enqueues may come during exit
@@ -123,17 +159,23 @@ Result<std::vector<engine::ResourceView>> OpenClCheckpoint::SnapshotResources() 
         if (o.type != ObjectType::kMem) return;
         const auto& m = static_cast<const Mem&>(o);
         if (m.kind == MemKind::kSubBuffer) return;  // bytes of its parent
-        if (m.kind != MemKind::kBuffer) {
-            if (refused.empty()) refused = MemName(m.id) + " is " + MemKindName(m.kind);
+        // An image over a buffer or another image: its bytes are its parent's.
+        if (m.kind == MemKind::kImage && m.parent != 0) return;
+        const uint64_t size = m.kind == MemKind::kImage ? PackedImageBytes(m) : m.size;
+        if ((m.kind != MemKind::kBuffer && m.kind != MemKind::kImage) || size == 0) {
+            if (refused.empty()) {
+                refused = MemName(m.id) + " is " + MemKindName(m.kind) +
+                          (m.kind == MemKind::kImage ? " of a format gpucr does not know" : "");
+            }
             return;
         }
         engine::ResourceView v;
         v.id = m.id;
-        v.size = m.size;
+        v.size = size;
         v.info = {{"object", m.id}, {"type", "cl_mem"}, {"kind", MemKindName(m.kind)}, {"flags", m.flags}};
         views.push_back(std::move(v));
     });
-    if (!refused.empty()) return Unsupported(refused + ": only buffers are captured (images and pipes are not yet)");
+    if (!refused.empty()) return Unsupported(refused + ": only buffers and images are captured");
     return views;
 }
 
@@ -257,17 +299,22 @@ Result<OpenClCheckpoint::Reader> OpenClCheckpoint::ReaderFor(uint64_t context_id
 }
 
 Status OpenClCheckpoint::ReadRange(dag::ResourceId resource, uint64_t offset, uint64_t size, void* dst) {
-    void* mem = nullptr;
-    uint64_t context_id = 0;
-    ObjectTable::Get().WithId(resource, [&](const Object& o) {
-        if (o.type != ObjectType::kMem) return;
-        mem = o.real;
-        context_id = o.context != nullptr ? o.context->id : 0;
-    });
-    if (mem == nullptr) return Internal(MemName(resource) + " is gone");
-    GPUCR_ASSIGN_OR_RETURN(Reader reader, ReaderFor(context_id));
-    cl_int r = reader.next->clEnqueueReadBuffer(reader.queue, static_cast<cl_mem>(mem), CL_TRUE, offset, size, dst, 0,
-                                                nullptr, nullptr);
+    std::optional<MemInfo> m = MemInfoOf(resource);
+    if (!m || m->real == nullptr) return Internal(MemName(resource) + " is gone");
+    GPUCR_ASSIGN_OR_RETURN(Reader reader, ReaderFor(m->context));
+    auto mem = static_cast<cl_mem>(m->real);
+    cl_int r = CL_SUCCESS;
+    if (m->kind == MemKind::kImage) {
+        // Images are read whole (the range of a row-major image is not a rectangle): fine for the
+        // small images compute applications keep beside their buffers.
+        std::vector<uint8_t> all(m->bytes);
+        const size_t origin[3] = {0, 0, 0};
+        r = reader.next->clEnqueueReadImage(reader.queue, mem, CL_TRUE, origin, m->region.data(), 0, 0, all.data(), 0,
+                                            nullptr, nullptr);
+        if (r == CL_SUCCESS) std::memcpy(dst, all.data() + offset, size);
+    } else {
+        r = reader.next->clEnqueueReadBuffer(reader.queue, mem, CL_TRUE, offset, size, dst, 0, nullptr, nullptr);
+    }
     if (r != CL_SUCCESS) {
         return Internal("reading " + MemName(resource) + " at " + std::to_string(offset) + " (+" +
                         std::to_string(size) + ") failed (" + std::to_string(r) + ")");

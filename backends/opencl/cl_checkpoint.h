@@ -16,10 +16,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <span>
 #include <vector>
@@ -30,6 +32,17 @@
 #include "layers/opencl/object_types.h"
 
 namespace gpucr::cl {
+
+// What capture and loading need of a memory object, read under the table's lock (nullopt: no live
+// memory object has this id).
+struct MemInfo {
+    void* real = nullptr;
+    uint64_t context = 0;  // the context's id
+    MemKind kind = MemKind::kOther;
+    std::array<size_t, 3> region{};  // images: the region of the whole image
+    uint64_t bytes = 0;              // buffers: the size; images: the elements packed without padding
+};
+std::optional<MemInfo> MemInfoOf(uint64_t id);
 
 class OpenClCheckpoint : public engine::CaptureSource {
 public:

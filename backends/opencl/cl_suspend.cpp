@@ -161,21 +161,33 @@ void OpenClCheckpoint::CancelSuspend() noexcept {
     GPUCR_LOG_WARN("cl", "suspend cancelled: the application continues");
 }
 
-// One piece = one chunk of the buffer's contents (pieces come in order).
+// One piece = one chunk of the buffer's contents (pieces come in order). An image is written whole,
+// with its last piece.
 Status OpenClCheckpoint::LoadResource(const restore::Item& item, size_t piece, const image::ImageReader& reader) {
-    GPUCR_ASSIGN_OR_RETURN(RealMemHandles h, RealHandlesOf(item.id));
+    std::optional<MemInfo> m = MemInfoOf(item.id);
+    if (!m || m->real == nullptr) return Internal("cl_mem " + std::to_string(item.id) + " is gone");
+    const bool image = m->kind == MemKind::kImage;
+    if (image && piece + 1 < item.pieces) return Status::Ok();
+    const size_t first = image ? 0 : piece;
     const nlohmann::json& chunks = item.entry.at("chunks");
-    GPUCR_ASSIGN_OR_RETURN(image::ChunkRef ref, image::ChunkRefFromJson(chunks.at(piece)));
-    const uint64_t offset = item.entry.at("offsets").at(piece).get<uint64_t>();
-    if (offset + ref.size > item.size) {
-        return DataLoss(reader.dir() + ": chunk " + ref.hash + " lies outside cl_mem " + std::to_string(item.id));
+    const uint64_t offset = item.entry.at("offsets").at(first).get<uint64_t>();
+    std::vector<uint8_t> buf(image ? item.size : 0);
+    for (size_t p = first; p <= piece; ++p) {
+        GPUCR_ASSIGN_OR_RETURN(image::ChunkRef ref, image::ChunkRefFromJson(chunks.at(p)));
+        const uint64_t at = item.entry.at("offsets").at(p).get<uint64_t>();
+        if (at + ref.size > item.size || (image && item.size != m->bytes)) {
+            return DataLoss(reader.dir() + ": chunk " + ref.hash + " lies outside cl_mem " + std::to_string(item.id));
+        }
+        if (!image) buf.resize(ref.size);
+        GPUCR_RETURN_IF_ERROR(reader.ReadChunk(ref, buf.data() + (image ? at : 0)));
     }
-    std::vector<uint8_t> buf(ref.size);
-    GPUCR_RETURN_IF_ERROR(reader.ReadChunk(ref, buf.data()));
-    uint64_t context_id = 0;
-    ObjectTable::Get().WithId(item.id, [&](const Object& o) { context_id = o.context != nullptr ? o.context->id : 0; });
-    GPUCR_ASSIGN_OR_RETURN(Reader q, ReaderFor(context_id));
-    cl_int r = q.next->clEnqueueWriteBuffer(q.queue, h.mem, CL_TRUE, offset, ref.size, buf.data(), 0, nullptr, nullptr);
+    GPUCR_ASSIGN_OR_RETURN(Reader q, ReaderFor(m->context));
+    auto mem = static_cast<cl_mem>(m->real);
+    const size_t origin[3] = {0, 0, 0};
+    cl_int r = image ? q.next->clEnqueueWriteImage(q.queue, mem, CL_TRUE, origin, m->region.data(), 0, 0, buf.data(), 0,
+                                                   nullptr, nullptr)
+                     : q.next->clEnqueueWriteBuffer(q.queue, mem, CL_TRUE, offset, buf.size(), buf.data(), 0, nullptr,
+                                                    nullptr);
     if (r != CL_SUCCESS) {
         return Internal("writing cl_mem " + std::to_string(item.id) + " at " + std::to_string(offset) + " failed (" +
                         std::to_string(r) + ")");

@@ -9,6 +9,15 @@ namespace {
 
 constexpr uint32_t kMaxGroups = 65535;          // as the Vulkan examples (maxComputeWorkGroupCount[0])
 constexpr uint64_t kTransferChunk = 16 * kMiB;  // read-back granularity of Checksum()
+
+// --image: a 16x16 RGBA8 image holding byte i = (i * 7 + 3) mod 256 for the whole run
+// (tests/gpucr_testlib.py image_pattern), checked by every Checksum().
+constexpr size_t kImageRegion[3] = {16, 16, 1};
+std::vector<uint8_t> ImagePattern() {
+    std::vector<uint8_t> p(kImageRegion[0] * kImageRegion[1] * 4);
+    for (size_t i = 0; i < p.size(); ++i) p[i] = static_cast<uint8_t>(i * 7 + 3);
+    return p;
+}
 constexpr cl_int kPlatformNotFoundKhr = -1001;  // CL_PLATFORM_NOT_FOUND_KHR (cl_khr_icd), from the ICD loader
 
 std::string PlatformString(cl_platform_id platform, cl_platform_info what) {
@@ -155,10 +164,18 @@ Status Context::Init(const Options& options) {
         const cl_image_format format{CL_RGBA, CL_UNSIGNED_INT8};
         cl_image_desc desc{};
         desc.image_type = CL_MEM_OBJECT_IMAGE2D;
-        desc.image_width = 16;
-        desc.image_height = 16;
+        desc.image_width = kImageRegion[0];
+        desc.image_height = kImageRegion[1];
         image_ = clCreateImage(context_, CL_MEM_READ_WRITE, &format, &desc, nullptr, &error);
         if (error != CL_SUCCESS) return ClError("clCreateImage", error);
+        const std::vector<uint8_t> pattern = ImagePattern();
+        const size_t origin[3] = {0, 0, 0};
+        GPUCR_CL_RETURN_IF_ERROR(clEnqueueWriteImage(queue_, image_, CL_TRUE, origin, kImageRegion, 0, 0,
+                                                     pattern.data(), 0, nullptr, nullptr));
+    }
+    if (options.svm) {
+        svm_ = clSVMAlloc(context_, CL_MEM_READ_WRITE, 4096, 0);
+        if (svm_ == nullptr) return Unavailable("clSVMAlloc failed: the device has no shared virtual memory");
     }
     return Status::Ok();
 }
@@ -169,6 +186,7 @@ Context::~Context() {
         clReleaseCommandQueue(queue_);
     }
     if (image_ != nullptr) clReleaseMemObject(image_);
+    if (svm_ != nullptr) clSVMFree(context_, svm_);
     if (context_ != nullptr) clReleaseContext(context_);
 }
 
@@ -185,6 +203,13 @@ Status Context::Initialize(std::span<const Buffer> buffers, std::span<const Buff
 }
 
 Result<uint64_t> Context::Checksum(std::span<const Buffer> buffers) {
+    if (image_ != nullptr) {
+        std::vector<uint8_t> now(ImagePattern().size());
+        const size_t origin[3] = {0, 0, 0};
+        GPUCR_CL_RETURN_IF_ERROR(
+            clEnqueueReadImage(queue_, image_, CL_TRUE, origin, kImageRegion, 0, 0, now.data(), 0, nullptr, nullptr));
+        if (now != ImagePattern()) return Internal("the --image image changed");
+    }
     StateHasher hasher;
     uint64_t largest = 0;
     for (const Buffer& b : buffers) largest = std::max(largest, b.size);

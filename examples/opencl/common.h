@@ -18,8 +18,10 @@
 //   }
 #pragma once
 
+// OpenCL 1.2 calls throughout (clCreateCommandQueue); 2.0 only for --svm's clSVMAlloc.
 #ifndef CL_TARGET_OPENCL_VERSION
-#define CL_TARGET_OPENCL_VERSION 120
+#define CL_TARGET_OPENCL_VERSION 200
+#define CL_USE_DEPRECATED_OPENCL_1_2_APIS
 #endif
 #include <CL/cl.h>
 
@@ -81,6 +83,7 @@ private:
     cl_context context_ = nullptr;
     cl_command_queue queue_ = nullptr;
     cl_mem image_ = nullptr;  // --image
+    void* svm_ = nullptr;     // --svm
     bool use_host_ptr_ = false;
     std::string device_name_;
 };
