@@ -117,6 +117,7 @@ int RunExample(const ExampleInfo& info, int argc, char** argv, const std::functi
         app.add_flag("--image", options.image,
                      "also create a small 2D image holding a pattern, checked at the end (the steps never use it)");
         app.add_flag("--svm", options.svm, "also allocate shared virtual memory (clSVMAlloc), never used");
+        app.add_flag("--hold-map", options.hold_map, "also create a 4 KiB buffer and keep it mapped for the whole run");
         app.add_flag("--use-host-ptr", options.use_host_ptr,
                      "create every buffer over the application's own memory (CL_MEM_USE_HOST_PTR)");
     }

@@ -47,6 +47,7 @@ struct Options {
     std::optional<uint32_t> platform;  // platform index; none: the first platform that has a device
     bool image = false;                // also create a small 2D image, kept for the whole run
     bool svm = false;                  // also allocate shared virtual memory (clSVMAlloc), kept for the run
+    bool hold_map = false;             // also create a small buffer and keep it mapped for the whole run
     bool use_host_ptr = false;         // buffers over the application's own memory (CL_MEM_USE_HOST_PTR)
 };
 

@@ -102,6 +102,23 @@ class BadInputTest(unittest.TestCase):
             self.assertAppUnharmed(app)
         self.assertNoImage(image)
 
+    def test_opencl_suspend_with_a_mapping_held(self):
+        """OpenCL: a suspend needs every mapping closed; one held for good is refused, naming the
+        buffer, and the application continues. A dump of it works (the mapping is only read)."""
+        app = lib.RunningApp(self.tools, self.tmp, self.env, "cl_serving",
+                             ["--mib", str(MIB), "--steps", "400", "--step-ms", str(STEP_MS), "--hold-map"])
+        image = os.path.join(self.tmp, "img")
+        try:
+            r = lib.gpucr(self.tools, self.env, "suspend", str(app.pid), "-D", image)
+            self.assertOneLineFailure(r, "cl_mem", "mapped")
+            self.assertNoImage(image)
+            r = lib.gpucr(self.tools, self.env, "dump", str(app.pid), "-D", image, "--gpu-only")
+            self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            rc, last, err = app.finish()
+        self.assertEqual(rc, 0, err[-2000:])
+        self.assertEqual(last, lib.reference_checksum(self.tools, "serving", MIB, 400))
+
     def test_opencl_dump_of_an_unknown_pid(self):
         image = os.path.join(self.tmp, "img")
         r = lib.gpucr(self.tools, self.env, "dump", "999999999", "-D", image, "--gpu-only")

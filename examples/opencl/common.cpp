@@ -177,16 +177,24 @@ Status Context::Init(const Options& options) {
         svm_ = clSVMAlloc(context_, CL_MEM_READ_WRITE, 4096, 0);
         if (svm_ == nullptr) return Unavailable("clSVMAlloc failed: the device has no shared virtual memory");
     }
+    if (options.hold_map) {
+        held_ = clCreateBuffer(context_, CL_MEM_READ_WRITE, 4096, nullptr, &error);
+        if (error != CL_SUCCESS) return ClError("clCreateBuffer", error);
+        held_map_ = clEnqueueMapBuffer(queue_, held_, CL_TRUE, CL_MAP_READ, 0, 4096, 0, nullptr, nullptr, &error);
+        if (error != CL_SUCCESS) return ClError("clEnqueueMapBuffer", error);
+    }
     return Status::Ok();
 }
 
 Context::~Context() {
+    if (held_map_ != nullptr) clEnqueueUnmapMemObject(queue_, held_, held_map_, 0, nullptr, nullptr);
     if (queue_ != nullptr) {
         clFinish(queue_);
         clReleaseCommandQueue(queue_);
     }
     if (image_ != nullptr) clReleaseMemObject(image_);
     if (svm_ != nullptr) clSVMFree(context_, svm_);
+    if (held_ != nullptr) clReleaseMemObject(held_);
     if (context_ != nullptr) clReleaseContext(context_);
 }
 

@@ -84,6 +84,8 @@ private:
     cl_command_queue queue_ = nullptr;
     cl_mem image_ = nullptr;  // --image
     void* svm_ = nullptr;     // --svm
+    cl_mem held_ = nullptr;   // --hold-map: a buffer mapped for the whole run
+    void* held_map_ = nullptr;
     bool use_host_ptr_ = false;
     std::string device_name_;
 };
