@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "dag/log.h"
 
@@ -201,6 +202,29 @@ nlohmann::json ResumeLoadStats(const nlohmann::json& loader_stats) {
             {"waits", loader_stats["waits"]},                  {"wait_ms_total", loader_stats["wait_ms_total"]},
             {"wait_ms_max", loader_stats["wait_ms_max"]},      {"waited_for", loader_stats["waited_for"]},
             {"load_order", loader_stats["order"]}};
+}
+
+FirstOpWatch::~FirstOpWatch() {
+    if (thread_.joinable()) thread_.join();
+}
+
+void FirstOpWatch::Start(int64_t t0_ns, std::function<Status(dag::QueueId, uint64_t)> wait_completed) {
+    static constexpr auto kTimeout = std::chrono::seconds(30);  // no operation by then: none recorded
+    result_ = nullptr;
+    state_.store(kWatching);
+    thread_ = std::thread([this, t0_ns, wait = std::move(wait_completed)] {
+        const auto deadline = std::chrono::steady_clock::now() + kTimeout;
+        while (state_.load() != kRecorded && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
+        if (state_.load() == kRecorded && wait(queue_, seq_).ok()) result_ = (MonotonicNs() - t0_ns) / 1e6;
+    });
+}
+
+nlohmann::json FirstOpWatch::Join() {
+    if (thread_.joinable()) thread_.join();
+    state_.store(kIdle);
+    return result_;
 }
 
 }  // namespace gpucr::restore

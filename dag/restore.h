@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -100,6 +101,40 @@ private:
 };
 
 int64_t MonotonicNs();
+
+// The first operation the application issues after a resume's hand-back, and when it completed:
+// watched on a thread of its own, since it may complete long before everything is loaded.
+//
+//   watch.Start(t0_ns, [&](dag::QueueId q, uint64_t seq) { return backend.WaitQueue(q, seq); });
+//   ... open the gate ...             // application threads: watch.Record(queue, seq) per submission
+//   nlohmann::json first_op_ms = watch.Join();   // ms from t0_ns, or null (none within 30 s)
+class FirstOpWatch {
+public:
+    FirstOpWatch() = default;
+    ~FirstOpWatch();
+    FirstOpWatch(const FirstOpWatch&) = delete;
+    FirstOpWatch& operator=(const FirstOpWatch&) = delete;
+
+    void Start(int64_t t0_ns, std::function<Status(dag::QueueId, uint64_t)> wait_completed);
+    // Cheap when not watching; the first call after Start() is the one watched.
+    void Record(dag::QueueId queue, uint64_t seq) noexcept {
+        if (state_.load(std::memory_order_relaxed) != kWatching) return;
+        int expected = kWatching;
+        if (!state_.compare_exchange_strong(expected, kRecording)) return;
+        queue_ = queue;
+        seq_ = seq;
+        state_.store(kRecorded);
+    }
+    nlohmann::json Join();
+
+private:
+    enum : int { kIdle = 0, kWatching = 1, kRecorded = 2, kRecording = 3 };
+    std::atomic<int> state_{kIdle};
+    dag::QueueId queue_ = 0;
+    uint64_t seq_ = 0;
+    std::thread thread_;
+    nlohmann::json result_;
+};
 
 // The items for `ids` from an API section's "resources" of a verified image: one piece per chunk,
 // the entry given "offsets" (each chunk's offset in the resource). DataLoss, prefixed with `where`

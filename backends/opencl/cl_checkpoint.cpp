@@ -117,7 +117,7 @@ void OpenClCheckpoint::Begin(Object* queue, OpBuilder op, std::span<const dag::A
             for (const dag::Access& a : writes) touched.push_back(a.resource);
             EnsureLoaded(touched);
         }
-        if (first_op_state_.load() == 1) WatchFirstOp(queue->id, seq);
+        first_op_.Record(queue->id, seq);
         t_pending.queue = queue->id;
         t_pending.seq = seq;
         t_pending.op.emplace(std::move(op));

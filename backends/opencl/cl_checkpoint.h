@@ -105,7 +105,6 @@ private:
     void EndDump() noexcept;
     Status DrainQueues();
     Status LoadResource(const restore::Item& item, size_t piece, const image::ImageReader& reader);
-    void WatchFirstOp(uint64_t queue, uint64_t seq) noexcept;
 
     engine::CheckpointEngine engine_;
     mutable std::mutex mu_;
@@ -125,9 +124,7 @@ private:
     std::vector<uint64_t> released_;                  // buffers whose contents come from the image
     std::atomic<restore::Loader*> loader_{nullptr};   // set while contents load after a resume
     std::unique_ptr<restore::Loader> loader_owner_;   // kept until the next suspend
-    std::atomic<int> first_op_state_{0};              // 0 idle, 1 watching, 3 recording, 2 recorded
-    uint64_t first_op_queue_ = 0;
-    uint64_t first_op_seq_ = 0;
+    restore::FirstOpWatch first_op_;                  // after a resume
 };
 
 }  // namespace gpucr::cl

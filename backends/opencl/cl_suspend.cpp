@@ -26,7 +26,6 @@ namespace {
 constexpr auto kGateTimeout = std::chrono::seconds(10);
 // A mapping open when the gate closes: the gate opens again for the application to unmap it.
 constexpr auto kMappingsTimeout = std::chrono::seconds(2);
-constexpr auto kFirstOpTimeout = std::chrono::seconds(30);
 
 double MsSince(int64_t t0_ns) { return (restore::MonotonicNs() - t0_ns) / 1e6; }
 
@@ -206,15 +205,6 @@ void OpenClCheckpoint::EnsureLoaded(std::span<const dag::ResourceId> ids) noexce
     }
 }
 
-void OpenClCheckpoint::WatchFirstOp(uint64_t queue, uint64_t seq) noexcept {
-    int expected = 1;
-    if (first_op_state_.compare_exchange_strong(expected, 3)) {
-        first_op_queue_ = queue;
-        first_op_seq_ = seq;
-        first_op_state_.store(2);
-    }
-}
-
 Result<nlohmann::json> OpenClCheckpoint::Resume(const image::ImageReader& reader, const nlohmann::json& section,
                                                 const nlohmann::json& request, const agent::ProgressFn& progress) {
     if (!suspended_.load()) return FailedPrecondition("the process is not suspended");
@@ -242,31 +232,22 @@ Result<nlohmann::json> OpenClCheckpoint::Resume(const image::ImageReader& reader
     if (progress) progress("load", 0, 0);
     if (Status s = loader->Start(eager); !s.ok()) {
         EndDump();
-        Teardown();
+        // Released again, so that the next resume starts from the same place.
+        if (Status t = Teardown(); !t.ok()) GPUCR_LOG_ERROR("cl", "releasing after a failed load: {}", t.message());
         return Status(s.code(), "loading contents failed, the process stays suspended: " + s.message());
     }
     if (!eager) loader_.store(loader.get());
-    first_op_state_.store(1);
+    // The first enqueue after the hand-back, and when it completed.
+    first_op_.Start(t0, [this](dag::QueueId q, uint64_t seq) { return WaitQueue(q, seq); });
     suspended_.store(false);
     OpenClGate().Open();
     const double handback_ms = MsSince(t0);
 
-    // The first enqueue after the hand-back, and when it completed: watched on its own thread,
-    // since it may complete long before everything is loaded.
-    nlohmann::json first_op = nullptr;
-    std::thread watcher([&] {
-        const auto deadline = std::chrono::steady_clock::now() + kFirstOpTimeout;
-        while (first_op_state_.load() != 2 && std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::sleep_for(std::chrono::microseconds(100));
-        }
-        if (first_op_state_.load() == 2 && WaitQueue(first_op_queue_, first_op_seq_).ok()) first_op = MsSince(t0);
-    });
     Status loaded = loader->WaitAll();
     const double loaded_ms = MsSince(t0);
     loader_.store(nullptr);
     loader_owner_ = std::move(loader);  // an application thread may still be returning from Ensure()
-    watcher.join();
-    first_op_state_.store(0);
+    nlohmann::json first_op = first_op_.Join();
     EndDump();  // the loading queues and the first op's marker
     nlohmann::json first_op_after = nullptr;
     if (!first_op.is_null()) first_op_after = first_op.get<double>() - handback_ms;

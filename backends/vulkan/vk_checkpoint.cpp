@@ -121,7 +121,7 @@ uint64_t VulkanCheckpoint::BeginSubmit(Queue* queue, const std::vector<CommandBu
             }
             EnsureLoaded(touched);
         }
-        if (first_op_state_.load() == 1) WatchFirstOp(queue, seq);
+        first_op_.Record(queue->id, seq);
         std::vector<dag::Access> writes;
         for (const dag::Op& op : ops) writes.insert(writes.end(), op.writes.begin(), op.writes.end());
         t_pending.seq = seq;

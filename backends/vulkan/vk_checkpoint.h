@@ -92,7 +92,6 @@ private:
     Result<nlohmann::json> DumpWith(image::ImageWriter& writer, const engine::DumpOptions& options,
                                     const agent::ProgressFn& progress);
     Status LoadResource(const restore::Item& item, size_t piece, const image::ImageReader& reader);
-    void WatchFirstOp(Queue* queue, uint64_t seq) noexcept;
 
     std::atomic<bool> suspended_{false};
     bool held_ = false;                                // suspended into an image not yet committed
@@ -101,9 +100,7 @@ private:
     std::unique_ptr<restore::Loader> loader_owner_;    // kept until the next suspend
     std::set<uint64_t> released_;                      // memory whose contents come from the image
     std::map<DeviceData*, DispatchableObject*> suspended_from_;  // physical device of each device
-    std::atomic<int> first_op_state_{0};               // 0 idle, 1 watching, 2 recorded
-    Queue* first_op_queue_ = nullptr;
-    uint64_t first_op_seq_ = 0;
+    restore::FirstOpWatch first_op_;                   // after a resume
     // Shader code of modules referenced by the last object snapshot (written after the cut).
     std::map<uint64_t, std::shared_ptr<const std::vector<uint32_t>>> snapshot_code_;
 };

@@ -27,7 +27,6 @@ namespace gpucr::vk {
 namespace {
 
 constexpr auto kGateTimeout = std::chrono::seconds(10);
-constexpr auto kFirstOpTimeout = std::chrono::seconds(30);
 
 double MsSince(int64_t t0_ns) { return (restore::MonotonicNs() - t0_ns) / 1e6; }
 
@@ -175,15 +174,6 @@ void VulkanCheckpoint::EnsureLoaded(std::span<const dag::ResourceId> ids) noexce
     }
 }
 
-void VulkanCheckpoint::WatchFirstOp(Queue* queue, uint64_t seq) noexcept {
-    int expected = 1;
-    if (first_op_state_.compare_exchange_strong(expected, 3)) {
-        first_op_queue_ = queue;
-        first_op_seq_ = seq;
-        first_op_state_.store(2);
-    }
-}
-
 Result<nlohmann::json> VulkanCheckpoint::Resume(const image::ImageReader& reader, const nlohmann::json& section,
                                                 const nlohmann::json& request, const agent::ProgressFn& progress) {
     if (!suspended_.load()) return FailedPrecondition("the process is not suspended");
@@ -252,27 +242,17 @@ Result<nlohmann::json> VulkanCheckpoint::Resume(const image::ImageReader& reader
         return Status(s.code(), "loading contents failed, the process stays suspended: " + s.message());
     }
     if (!eager) loader_.store(loader.get());
-    first_op_state_.store(1);
+    // The first submission after the hand-back, and when it completed.
+    first_op_.Start(t0, [this](dag::QueueId q, uint64_t seq) { return WaitQueue(q, seq); });
     suspended_.store(false);
     VulkanGate().Open();
     const double handback_ms = MsSince(t0);
 
-    // The first submission after the hand-back, and when it completed: watched on its own
-    // thread, since it may complete long before everything is loaded.
-    nlohmann::json first_op = nullptr;
-    std::thread watcher([&] {
-        const auto deadline = std::chrono::steady_clock::now() + kFirstOpTimeout;
-        while (first_op_state_.load() != 2 && std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::sleep_for(std::chrono::microseconds(100));
-        }
-        if (first_op_state_.load() == 2 && WaitQueue(first_op_queue_->id, first_op_seq_).ok()) first_op = MsSince(t0);
-    });
     Status loaded = loader->WaitAll();
     const double loaded_ms = MsSince(t0);
     loader_.store(nullptr);
     loader_owner_ = std::move(loader);  // an application thread may still be returning from Ensure()
-    watcher.join();
-    first_op_state_.store(0);
+    nlohmann::json first_op = first_op_.Join();
     nlohmann::json first_op_after = nullptr;
     if (!first_op.is_null()) first_op_after = first_op.get<double>() - handback_ms;
 
