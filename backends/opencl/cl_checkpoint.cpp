@@ -194,9 +194,11 @@ Result<nlohmann::json> OpenClCheckpoint::SnapshotObjects() {
 std::map<dag::QueueId, uint64_t> OpenClCheckpoint::QueueSeqs() {
     std::lock_guard lock(mu_);
     std::map<dag::QueueId, uint64_t> seqs;
+    // Called with the engine holding every enqueue out: an enqueue numbered but not yet through the
+    // engine waits for the dump and comes after the cut, so the cut ends below the first of those.
     for (const auto& [id, st] : queues_) {
         std::lock_guard qlock(st->mu);
-        seqs[id] = st->next_seq;
+        seqs[id] = st->inflight.empty() ? st->next_seq : *st->inflight.begin() - 1;
     }
     return seqs;
 }
