@@ -63,6 +63,7 @@ json Describe(const std::vector<Provider>& providers) {
                    {"apis", std::move(apis)},
                    {"suspended", IsSuspended(providers)}};
     if (std::optional<SuspendRecord> record = RememberedSuspend()) result["image"] = record->dir;
+    if (json last = LastResume(); !last.is_null()) result["last_resume"] = std::move(last);
     return result;
 }
 

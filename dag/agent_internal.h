@@ -114,6 +114,10 @@ nlohmann::json ImageManifest(const std::string& mode, const std::vector<Provider
 // True while the process is suspended: an image is remembered or a provider says so.
 bool IsSuspended(const std::vector<Provider>& providers);
 
+// The outcome of the last resume whose request carried a "nonce" ({nonce, ok, result|error}),
+// null when none has finished (agent_suspend.cpp).
+nlohmann::json LastResume();
+
 // suspend, resume, migrate (agent_suspend.cpp). t0_ns: CLOCK_MONOTONIC when the request arrived.
 Result<nlohmann::json> Suspend(const nlohmann::json& request, const std::vector<Provider>& providers,
                                const EmitFn& emit);

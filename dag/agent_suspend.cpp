@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -445,7 +446,28 @@ Result<json> Suspend(const json& request, const std::vector<Provider>& providers
     return SuspendInto(args, /*temporary=*/false, selected, request, throttle.Fn());
 }
 
-Result<json> Resume(const json& request, const std::vector<Provider>& providers, const EmitFn& emit, int64_t t0_ns) {
+namespace {
+
+std::mutex g_last_resume_mu;
+json g_last_resume;  // null until a resume request with a "nonce" has finished
+
+// Remembers the outcome of a resume that asked for it (docs/protocol.md "nonce"): a resume
+// posted by gpucr's CRIU plugin has nobody reading its reply, so gpucr finds it in describe.
+void RecordResume(const json& request, const Result<json>& outcome) {
+    auto nonce = request.find("nonce");
+    if (nonce == request.end() || !nonce->is_string() || nonce->get_ref<const std::string&>().empty()) return;
+    json record = {{"nonce", *nonce}, {"ok", outcome.ok()}};
+    if (outcome.ok()) {
+        record["result"] = *outcome;
+    } else {
+        record["error"] = outcome.status().message();
+    }
+    std::lock_guard lock(g_last_resume_mu);
+    g_last_resume = std::move(record);
+}
+
+Result<json> ResumeImpl(const json& request, const std::vector<Provider>& providers, const EmitFn& emit,
+                        int64_t t0_ns) {
     GPUCR_ASSIGN_OR_RETURN(ResumeArgs args, ParseResumeArgs(request, /*device_required=*/false));
     GPUCR_ASSIGN_OR_RETURN(OperationGuard guard, OperationGuard::Acquire("resume"));
     std::optional<SuspendRecord> record = RememberedSuspend();
@@ -456,6 +478,19 @@ Result<json> Resume(const json& request, const std::vector<Provider>& providers,
     GPUCR_ASSIGN_OR_RETURN(json result, ResumeFrom(dir, args, providers, request, throttle.Fn(), t0_ns));
     Forget(record);
     return result;
+}
+
+}  // namespace
+
+Result<json> Resume(const json& request, const std::vector<Provider>& providers, const EmitFn& emit, int64_t t0_ns) {
+    Result<json> outcome = ResumeImpl(request, providers, emit, t0_ns);
+    RecordResume(request, outcome);
+    return outcome;
+}
+
+json LastResume() {
+    std::lock_guard lock(g_last_resume_mu);
+    return g_last_resume;
 }
 
 Result<json> Migrate(const json& request, const std::vector<Provider>& providers, const EmitFn& emit, int64_t t0_ns) {

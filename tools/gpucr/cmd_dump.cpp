@@ -22,7 +22,8 @@ double Number(const json& j, const char* key) {
     return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
 }
 
-int RunDump(const DumpOptions& options) {
+int RunDump(const DumpOptions& options, bool mode_given) {
+    if (!options.gpu_only) return RunProcessDump(options, mode_given);
     int pid = 0;
     std::string dir;
     Status valid = ValidateDump(options, &pid, &dir);
@@ -82,9 +83,6 @@ int FailRequest(const Status& status, int pid, const std::string& what, const st
 Status ValidateDump(const DumpOptions& options, int* pid, std::string* abs_dir) {
     GPUCR_ASSIGN_OR_RETURN(*pid, ProcessWithAgent(options.pid));
     GPUCR_ASSIGN_OR_RETURN(std::string dir, NewImageDir(options.dir));
-    if (!options.gpu_only) {
-        return Unsupported("process dumps need CRIU, which this build does not drive yet; use --gpu-only");
-    }
     *abs_dir = dir;
     return Status::Ok();
 }
@@ -124,18 +122,19 @@ void AddDumpCommand(CLI::App& app, int* exit_code) {
     CLI::App* dump = app.add_subcommand("dump", "Checkpoint a running process");
     dump->add_option("pid", opts->pid, "Process id (started with gpucr run)")->required();
     dump->add_option("-D,--images-dir", opts->dir, "Image directory (must not exist or be empty)")->required();
-    dump->add_option("--mode", opts->mode, "cow (default), dirty or stop")
+    CLI::Option* mode = dump->add_option(
+        "--mode", opts->mode, "cow (default with --gpu-only), dirty (default for a process dump) or stop")
         ->check(CLI::IsMember({"cow", "dirty", "stop"}));
     dump->add_option("--backend", opts->backend, "Which API's state to capture")
         ->check(CLI::IsMember({"auto", "vulkan", "opencl", "cuda"}));
     dump->add_option("--background", opts->background,
                      "Priority of the capture threads while the application runs: low (default), idle or normal")
         ->check(CLI::IsMember({"low", "idle", "normal"}));
-    dump->add_flag("--leave-running", opts->leave_running, "Keep the process running after the dump");
+    dump->add_flag("--leave-running", opts->leave_running, "Keep the process running after a process dump");
     dump->add_flag("--gpu-only", opts->gpu_only, "Write the GPU state only; the process keeps running");
     dump->add_flag("--compress", opts->compress, "Compress chunks (zstd)");
     dump->add_flag("--json", opts->json, "Print the result as JSON");
-    dump->callback([opts, exit_code] { *exit_code = RunDump(*opts); });
+    dump->callback([opts, exit_code, mode] { *exit_code = RunDump(*opts, mode->count() > 0); });
 }
 
 }  // namespace gpucr::cli

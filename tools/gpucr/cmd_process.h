@@ -1,6 +1,6 @@
 // cmd_process.h — commands that talk to running processes through their agent:
 // `gpucr ps` (cmd_ps.cpp), `gpucr dump` (cmd_dump.cpp), `gpucr suspend`, `resume` and
-// `migrate` (cmd_suspend.cpp). Later: restore.
+// `migrate` (cmd_suspend.cpp), process dumps through CRIU and `gpucr restore` (cmd_criu.cpp).
 //
 //   int exit_code = 0;
 //   AddPsCommand(app, &exit_code);
@@ -19,6 +19,7 @@ namespace gpucr::cli {
 void AddPsCommand(CLI::App& app, int* exit_code);
 void AddDumpCommand(CLI::App& app, int* exit_code);
 void AddSuspendCommands(CLI::App& app, int* exit_code);  // suspend, resume, migrate
+void AddRestoreCommand(CLI::App& app, int* exit_code);   // cmd_criu.cpp
 
 // PID as given on the command line: a number that has an agent socket.
 Result<int> ProcessWithAgent(const std::string& pid_text);
@@ -44,6 +45,10 @@ struct DumpOptions {
 
 // Checks done before the process is contacted; fills the absolute directory and the pid.
 Status ValidateDump(const DumpOptions& options, int* pid, std::string* abs_dir);
+
+// `gpucr dump` without --gpu-only: the GPU through the agent, the process through CRIU.
+// mode_given: --mode was on the command line (the default is dirty here, cow for --gpu-only).
+int RunProcessDump(const DumpOptions& options, bool mode_given);
 
 // The dump request sent to the agent (docs/protocol.md).
 nlohmann::json DumpRequest(const DumpOptions& options, const std::string& abs_dir);

@@ -1,4 +1,4 @@
-// gpucr — command-line tool: run, ps, dump, suspend, resume, migrate, and the image commands.
+// gpucr — command-line tool: run, ps, dump, restore, suspend, resume, migrate, and the image commands.
 // Exit status: 0 success, 1 failure (one "gpucr: <message>" line on stderr), 2 usage error.
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
     gpucr::cli::AddPsCommand(app, &exit_code);
     gpucr::cli::AddDumpCommand(app, &exit_code);
     gpucr::cli::AddSuspendCommands(app, &exit_code);
+    gpucr::cli::AddRestoreCommand(app, &exit_code);
     AddImageCommands(app, &exit_code);
     try {
         app.parse(argc, argv);
