@@ -19,6 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+bash scripts/criu.sh
 if [ ! -f build/build.ninja ]; then
   meson setup build --buildtype=debugoptimized >/dev/null
 fi
