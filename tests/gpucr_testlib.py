@@ -59,13 +59,15 @@ class RunningApp:
     """An example started with `gpucr run`, waited for until its steps begin (cl_* examples through
     the OpenCL shim: `gpucr run --api opencl`)."""
 
-    def __init__(self, tools, tmp, env, example, args, timeout=60):
+    def __init__(self, tools, tmp, env, example, args, timeout=60, **popen):
+        """`popen`: more arguments for subprocess.Popen (stdin, pass_fds, ...)."""
         self.ready = os.path.join(tmp, f"{example}.ready")
         self.stats = os.path.join(tmp, f"{example}.stats.json")
         api = ["--api", "opencl"] if example.startswith("cl_") else []
         cmd = [tools.gpucr, "run"] + api + ["--", tools.example(example)] + args + [
             "--ready-file", self.ready, "--stats", self.stats, "--quiet"]
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     **popen)
         self.pid = self.proc.pid
         sock = os.path.join(env["GPUCR_RUNTIME_DIR"], f"{self.pid}.sock")
         deadline = time.time() + timeout

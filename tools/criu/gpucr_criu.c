@@ -33,6 +33,7 @@
 //   GPUCR_CRIU_EAGER     1: load everything before the application continues after a restore
 //   GPUCR_CRIU_DEVICE    device index to restore onto (default: the original device)
 //   GPUCR_CRIU_NONCE     token put into resume requests, so gpucr can find their outcome
+//   GPUCR_CRIU_VERIFIED  1: the GPU image was verified just before the restore (no second pass)
 //   GPUCR_CRIU_REPORT    file to which every line from the agent is appended (progress, replies)
 #include <dirent.h>
 #include <errno.h>
@@ -313,8 +314,11 @@ static int resume_request(int pid, int eager, int use_device, char* out, size_t 
     char device[32] = "null";
     const char* d = getenv("GPUCR_CRIU_DEVICE");
     if (use_device && d != NULL && d[0] != '\0') snprintf(device, sizeof(device), "%d", atoi(d));
-    int n = snprintf(out, out_size, "{\"cmd\":\"resume\",\"dir\":\"%s\",\"eager\":%s,\"device\":%s,\"nonce\":\"%s\"}\n",
-                     esc_dir, eager ? "true" : "false", device, nonce);
+    // GPUCR_CRIU_VERIFIED=1: gpucr restore has verified every chunk just before CRIU started.
+    const char* verified = use_device && strcmp(env_or("GPUCR_CRIU_VERIFIED", "0"), "1") == 0 ? "true" : "false";
+    int n = snprintf(out, out_size,
+                     "{\"cmd\":\"resume\",\"dir\":\"%s\",\"eager\":%s,\"device\":%s,\"verified\":%s,\"nonce\":\"%s\"}\n",
+                     esc_dir, eager ? "true" : "false", device, verified, nonce);
     return n > 0 && (size_t)n < out_size ? 0 : -ENAMETOOLONG;
 }
 

@@ -497,7 +497,8 @@ int RunRestore(const RestoreOptions& o) {
     }
     std::string nonce = RandomToken();
     std::vector<std::pair<std::string, std::string>> env = {{"GPUCR_CRIU_EAGER", o.eager ? "1" : "0"},
-                                                            {"GPUCR_CRIU_NONCE", nonce}};
+                                                            {"GPUCR_CRIU_NONCE", nonce},
+                                                            {"GPUCR_CRIU_VERIFIED", "1"}};
     if (o.device >= 0) env.emplace_back("GPUCR_CRIU_DEVICE", std::to_string(o.device));
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // the restored process becomes ours when CRIU exits
     Clock::time_point criu_start = Clock::now();
