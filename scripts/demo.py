@@ -116,8 +116,10 @@ def process(a, gpucr, app, ref, tmp, image):
         sys.exit(f"demo: restore failed (exit {rr.returncode}): {rr.stderr.strip().splitlines()[-1:]}")
     res = restore_stats(rr.stderr)
     checksum = rr.stdout.strip().splitlines()[-1] if rr.stdout.strip() else "(no output)"
-    print(f"   verify {res.get('verify_ms', 0):.0f} ms, CRIU restore {res.get('criu_ms', 0):.0f} ms, "
-          f"GPU objects back {res.get('gpu_wait_ms', 0):.0f} ms later (memory loads on demand); "
+    vk = res.get("gpu", {}).get("stats", {}).get("vulkan", {})
+    print(f"   verify {res.get('verify_ms', 0):.0f} ms, CRIU restore {res.get('criu_ms', 0):.0f} ms, then: "
+          f"GPU objects re-created in {vk.get('handback_ms', 0):.0f} ms, the application's first GPU operation "
+          f"done {vk.get('first_op_ms', 0):.0f} ms after CRIU (memory loads on demand); "
           f"total {res.get('total_ms', 0):.0f} ms")
     with open(stats) as f:
         st = json.load(f)

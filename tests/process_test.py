@@ -145,9 +145,9 @@ class ProcessTest(unittest.TestCase):
 
     def assertKilledByDump(self, app):
         """Without --leave-running CRIU kills the process after the dump: it was still running."""
-        rc = app.proc.wait(timeout=60)
-        self.assertEqual(rc, -signal.SIGKILL, f"the application was not killed by the dump (exit {rc}): "
-                         f"{app.proc.stderr.read()[-2000:]}")
+        _, err = app.proc.communicate(timeout=60)
+        rc = app.proc.returncode
+        self.assertEqual(rc, -signal.SIGKILL, f"the application was not killed by the dump (exit {rc}): {err[-2000:]}")
 
     def assertFinishes(self, app, want):
         rc, last, err = app.finish()

@@ -443,10 +443,15 @@ std::string RestoreSummaryText(const json& r) {
                                   r.value("pid", 0), r.value("dir", std::string()), Num(r, "verify_ms"),
                                   Num(r, "criu_ms"));
     if (r.contains("gpu")) {
-        const json& g = r["gpu"];
-        out += fmt::format("  GPU back ({}): {:.1f} ms after CRIU finished (agent: {:.1f} ms)\n",
-                           r.value("eager", false) ? "eager" : "on demand", Num(r, "gpu_wait_ms"),
-                           Num(g.value("stats", json::object()), "wall_ms"));
+        // The agent answers once the application's first GPU operation after the resume is done.
+        const json stats = r["gpu"].value("stats", json::object());
+        for (const auto& [api, s] : stats.items()) {
+            if (!s.is_object()) continue;
+            out += fmt::format("  {} ({}): objects re-created {:.1f} ms, first operation done {:.1f} ms, {} loaded\n",
+                               api, r.value("eager", false) ? "eager" : "on demand", Num(s, "handback_ms"),
+                               Num(s, "first_op_ms"), FormatBytes(s.value("bytes_loaded", uint64_t{0})));
+        }
+        out += fmt::format("  GPU answered {:.1f} ms after CRIU finished\n", Num(r, "gpu_wait_ms"));
     }
     out += fmt::format("  total: {:.1f} ms\n", Num(r, "total_ms"));
     return out;
