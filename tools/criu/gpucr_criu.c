@@ -65,7 +65,9 @@ static void plugin_log(unsigned int level, const char* format, ...) {
     vsnprintf(text, sizeof(text), format, ap);
     va_end(ap);
     if (print_on_level) {
-        print_on_level(level, "gpucr: %s\n", text);
+        // "Error (gpucr): ..." as CRIU's own errors read, so that tools quoting the first error find it.
+        print_on_level(level, "%s (gpucr): %s\n", level == kLogError ? "Error" : level == kLogWarn ? "Warn" : "Info",
+                       text);
     } else if (level <= kLogWarn) {
         fprintf(stderr, "gpucr: %s\n", text);
     }

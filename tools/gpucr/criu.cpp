@@ -162,16 +162,19 @@ int RunCriu(const Criu& criu, const std::vector<std::string>& args,
 
 std::string CriuLogError(const std::string& log_path) {
     std::ifstream in(log_path);
-    std::string line;
+    std::string line, first, first_plugin;
     while (std::getline(in, line)) {
         size_t e = line.find("Error (");
         if (e == std::string::npos) continue;
         size_t colon = line.find("): ", e);
         std::string text = colon == std::string::npos ? line.substr(e) : line.substr(colon + 3);
         while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-        return text;
+        // CRIU reports a failed RLIMIT_NOFILE raise as an error and goes on: not the cause.
+        if (text.rfind("rlimit:", 0) == 0) continue;
+        if (first_plugin.empty() && line.find("Error (gpucr)") != std::string::npos) first_plugin = text;
+        if (first.empty()) first = text;
     }
-    return {};
+    return !first_plugin.empty() ? first_plugin : first;
 }
 
 std::string RandomToken() {
