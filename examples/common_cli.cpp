@@ -1,5 +1,6 @@
 #include "examples/common_cli.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -47,6 +48,7 @@ void PauseBetweenSteps(const Options& options) {
 
 StepRecorder::StepRecorder(std::string name, const Options& options) : name_(std::move(name)), options_(options) {
     step_ms_.reserve(options.steps);
+    end_unix_ns_.reserve(options.steps);
 }
 
 Status StepRecorder::Start() {
@@ -56,6 +58,9 @@ Status StepRecorder::Start() {
 }
 
 void StepRecorder::Record(uint32_t step, double ms) {
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    end_unix_ns_.push_back(static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec);
     step_ms_.push_back(ms);
     const uint32_t every = std::max<uint32_t>(1, options_.steps / 10);
     if (!options_.quiet && ((step + 1) % every == 0 || step + 1 == options_.steps)) {
@@ -82,6 +87,7 @@ Status StepRecorder::Finish() {
         {"median_ms", median},
         {"max_ms", sorted.empty() ? 0.0 : sorted.back()},
         {"total_ms", total_ms_},
+        {"end_unix_ns", end_unix_ns_},
     };
     return WriteTextAtomically(options_.stats, j.dump() + "\n");
 }

@@ -68,14 +68,19 @@ public:
     StepRecorder(std::string name, const Options& options);
     // Creates --ready-file (once initialisation is done, just before the first step).
     [[nodiscard]] Status Start();
+    // Records a step's latency and the wall-clock time it ended.
     void Record(uint32_t step, double ms);
-    // Writes --stats; `total_ms` is the wall time from Start() to now.
+    // Writes --stats: step_ms, and end_unix_ns (each step's end, CLOCK_REALTIME ns); `total_ms` is
+    // the wall time from Start() to now.
     [[nodiscard]] Status Finish();
 
 private:
     std::string name_;
     const Options& options_;
     std::vector<double> step_ms_;
+    // CLOCK_REALTIME at the end of each step (ns since the epoch): comparable across a process
+    // restore (CRIU may restore into a time namespace, so steady_clock is not).
+    std::vector<int64_t> end_unix_ns_;
     std::chrono::steady_clock::time_point start_;
     double total_ms_ = 0;
 };

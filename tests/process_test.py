@@ -65,6 +65,11 @@ def skip_reason(tools):
         return "no CRIU 4.0 or newer (bash scripts/criu.sh provides one)"
     if not os.path.exists(os.path.join(plugin_dir(tools), "gpucr_criu.so")):
         return "gpucr's CRIU plugin is not built (run scripts/criu.sh, then build again)"
+    check = subprocess.run([CRIU, "check"], capture_output=True, text=True)
+    if check.returncode != 0:
+        # The machine cannot checkpoint at all (a container without the capabilities CRIU needs).
+        lines = (check.stderr + check.stdout).strip().splitlines()
+        return "criu check fails here: " + (lines[-1] if lines else f"exit {check.returncode}")
     return ""
 
 
