@@ -288,11 +288,31 @@ class CliTest(unittest.TestCase):
         self.assert_one_line_failure(r, f"{img}: exists and is not empty")
         self.assertEqual(agent.requests, [])
 
-    def test_dump_without_gpu_only(self):
+    def test_process_dump_without_criu(self):
+        # Without --gpu-only a dump goes through CRIU; none usable: one line, the agent untouched.
         agent = self.agent()
+        self.env["GPUCR_CRIU"] = os.path.join(self.tmp.name, "no-such-criu")
         r = self.gpucr("dump", str(os.getpid()), "-D", os.path.join(self.tmp.name, "img"))
-        self.assert_one_line_failure(r, "use --gpu-only")
+        self.assert_one_line_failure(r, "no-such-criu is not an executable file")
         self.assertEqual(agent.requests, [])
+        self.assertFalse(os.path.exists(os.path.join(self.tmp.name, "img")))
+
+    def test_process_dump_refuses_cow(self):
+        agent = self.agent()
+        r = self.gpucr("dump", str(os.getpid()), "-D", os.path.join(self.tmp.name, "img"), "--mode", "cow")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--mode dirty", r.stderr)
+        self.assertEqual(agent.requests, [])
+
+    def test_restore_refuses_incomplete_image(self):
+        img = os.path.join(self.tmp.name, "img")
+        os.mkdir(img)
+        open(os.path.join(img, "inventory.img"), "w").close()
+        r = self.gpucr("restore", "-D", img)
+        self.assert_one_line_failure(r, "is not a complete gpucr process image")
+        r = self.gpucr("restore", "-D", os.path.join(self.tmp.name, "none"))
+        self.assert_one_line_failure(r, "no such image directory")
+        self.assertEqual(self.gpucr("restore").returncode, 2)
 
     def test_dump_round_trip(self):
         agent = self.agent()
