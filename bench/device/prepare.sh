@@ -18,6 +18,11 @@ for e in cl_stencil cl_serving cl_manybuf; do strip --strip-debug -o .dev/build/
 sed 's|"library_path": ".*"|"library_path": "./libVkLayer_gpucr.so"|' $S/layers/vulkan/VkLayer_gpucr.json \
   > .dev/build/layers/vulkan/VkLayer_gpucr.json
 for b in memcpy_bw cl_read_bw; do strip --strip-debug -o .dev/build/bench/$b $S/bench/$b; done
+# gpucr's CRIU plugin, where gpucr looks for it (criu/ beside the gpucr executable); carry
+# .deps/criu too (scripts/criu.sh) for the process checkpoint runs.
+if [ -f $S/tools/criu/gpucr_criu.so ]; then
+  mkdir -p .dev/build/tools/criu && strip --strip-debug -o .dev/build/tools/criu/gpucr_criu.so $S/tools/criu/gpucr_criu.so
+fi
 cp -L /lib/x86_64-linux-gnu/libfmt.so.9 /lib/x86_64-linux-gnu/libspdlog.so.1.10 /lib/x86_64-linux-gnu/libxxhash.so.0 .dev/lib/
 # Debian's ICD loader (ocl-icd), which reads OCL_ICD_VENDORS: the H200 machine's libOpenCL is the
 # one CUDA bundles, which does not load gpucr's shim.
@@ -27,6 +32,7 @@ cp bench/device/suspend_nvidia.sh .dev/suspend_nvidia.sh
 cp bench/device/opencl_nvidia.sh .dev/opencl_nvidia.sh
 cp bench/device/opencl_dump_nvidia.sh .dev/opencl_dump_nvidia.sh
 cp bench/device/opencl_suspend_nvidia.sh .dev/opencl_suspend_nvidia.sh
+cp bench/device/criu_nvidia.sh .dev/criu_nvidia.sh
 mkdir -p .gl /tmp/amd64/partial
 o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
 apt-get $o update -qq
