@@ -20,10 +20,11 @@ Measures, in one run and on the same machine, with the variants of each measurem
   Metrics:
     stall_ms      the application's own view, as bench/bench.py: its longest step (submit to
                   completion, steady_clock, from the example's --stats) minus its median step in
-                  the same run;
+                  the same run. A hold outside submit-to-completion (vk_stencil: in
+                  vkResetCommandBuffer, vkBeginCommandBuffer or vkResetFences) is in no step;
     gap_stall_ms  longest interval between two consecutive step ends minus the median interval
                   (CLOCK_REALTIME step ends, `end_unix_ns` in --stats): also sees a freeze that falls
-                  in the sleep between two steps, which a step's own latency does not;
+                  in the sleep between two steps or a hold outside a step's timing;
     longest_in_dump  whether the longest step overlaps the dump command's window;
     dump_wall_ms  the dump command's wall time, seen by this script; for gpucr also its own split:
                   gpu_wall_ms (the GPU suspend: pre-copy, cut, copy, hashing and durable write of the
@@ -35,6 +36,10 @@ Measures, in one run and on the same machine, with the variants of each measurem
     sync_ms       after the dump command returned: fsync of every file of the image (CRIU writes
                   its images into the page cache without fsync; gpucr's GPU image is already
                   durable): the rest of the cost of a durable image;
+    gpu held      (report) gpucr: from its cut (the application's GPU calls held) until the
+                  driver objects were released (the suspend's release.held_ms);
+    image complete  (report) gpucr: its own total_ms (GPU part + CRIU; a --leave-running dump
+                  command then also waits for the reload); plain CRIU: the dump command;
     criu_stats    CRIU's own statistics (DIR/stats-dump, microseconds): freezing_time,
                   frozen_time (the process frozen), memdump_time, memwrite_time, pages_written;
     image_bytes   the image directory's files (apparent size, CRIU's log excluded), and of them
@@ -51,8 +56,8 @@ Measures, in one run and on the same machine, with the variants of each measurem
                     `end_unix_ns`; steady_clock is not comparable across a restore: CRIU restores
                     the process into a time namespace). That step was in flight at the dump: after
                     a plain CRIU restore the driver's threads finish what remained of its work;
-                    after a gpucr restore its work was complete at the cut (the application was
-                    held waiting for it), so this is when the application runs again;
+                    after a gpucr restore its GPU work had completed before the cut, so this is
+                    about when the application runs again;
     second_step_ms  the end of the next step: the first step computed wholly after the restore
                     (it also waits for the sleep between steps);
     restore_ms      gpucr: until `gpucr restore` reports the GPU back (its --json total_ms: verify
@@ -63,12 +68,16 @@ Measures, in one run and on the same machine, with the variants of each measurem
                     `criu restore -d` command's wall time (the process runs when it returns);
     criu_restore_stats  CRIU's DIR/stats-restore (restore_time, forking_time, pages_restored);
     dump_wall_ms, image_bytes as above (dump without --leave-running).
+    app runs        (report) when the application runs again: plain CRIU, when `criu restore -d`
+                    returns; gpucr, verify_ms + criu_ms + handback_ms (a sum of gpucr's own figures).
   Every run's final checksum is compared with the CPU reference (example_ref; with --no-ref, with
   the runs without a dump).
 
   python3 bench/criu_bench.py --build build-bench --mib 1024 --repeat 3 \\
       --out bench/results/criu_lavapipe_pocl.json
-Prints a Markdown report (pasted into docs/benchmarks.md) and writes the raw results as JSON.
+Prints a Markdown report (pasted into docs/benchmarks.md: per-run tables, then the median and
+range of each variant) and writes the raw results as JSON; `--report JSON` prints the report of
+an earlier run again.
 Needs root and CRIU 4.0 or newer (scripts/criu.sh) and gpucr's CRIU plugin built; exits 77 (skip)
 without them, or when neither API has a device. Exits 1 when a checksum differs.
 The image directories are written under --tmp (default: the system's temp dir) and deleted after
@@ -456,6 +465,29 @@ def ms_of_us(stats, key):
     return None if not stats or key not in stats else stats[key] / 1000.0
 
 
+def spread(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.0f}"
+    return f"{statistics.median(values):.0f} ({min(values):.0f}–{max(values):.0f})"
+
+
+def image_complete_ms(run):
+    """Until the image was complete: gpucr's own total (GPU part and CRIU; a --leave-running dump
+    command also waits for the GPU's reload), plain CRIU's dump command."""
+    return run.get("gpucr_total_ms") if run["variant"].startswith("gpucr") else run.get("dump_wall_ms")
+
+
+def gpu_held_ms(run):
+    """gpucr: how long the application's GPU calls were held, from the cut to the release of the
+    driver objects (the suspend's release statistics)."""
+    release = run.get("gpucr_stats", {}).get("gpu", {}).get("release", {})
+    held = [v.get("held_ms") for v in release.values() if isinstance(v, dict)]
+    return max(held) if held else None
+
+
 def report(r):
     m = r["machine"]
     lines = [f"Run {r['date']} on {m['host']} ({m['cpus']} CPUs, {m['cpu_model']}, kernel {m['kernel']}), "
@@ -485,14 +517,23 @@ def report(r):
                 "-" if not cs else f"{fmt(ms_of_us(cs, 'memdump_time'))} / {fmt(ms_of_us(cs, 'memwrite_time'))}",
                 "-" if "image_bytes" not in s else f"{mib(s['image_bytes'])} ({mib(s['gpu_image_bytes'])})",
                 "ok" if s["checksum_ok"] else "WRONG"))
-        lines += ["", "Medians:", "", "| variant | stall ms | gap stall ms | dump wall ms | fsync after ms | image MiB |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", "Median (min–max) of the runs; image complete: gpucr's own total (GPU part + CRIU), plain "
+                  "CRIU's dump command; GPU held: gpucr's gate closed at the cut until the driver objects were "
+                  "released (the application's GPU calls wait); GPU reload: after CRIU, until the application's GPU "
+                  "calls run again:", "",
+                  "| variant | stall ms | gap stall ms | image complete ms | + fsync ms | dump command ms | "
+                  "CRIU frozen ms | GPU held ms | CRIU part ms | GPU reload ms | image MiB |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for v in STALL_VARIANTS:
             rs = [s for s in w["stall"] if s["variant"] == v]
             if rs:
-                lines.append(f"| {v} | {fmt(med(s['stall_ms'] for s in rs))} | {fmt(med(s['gap_stall_ms'] for s in rs))} "
-                             f"| {fmt(med(s.get('dump_wall_ms') for s in rs))} | {fmt(med(s.get('sync_ms') for s in rs))} | "
-                             f"{mib(med(s.get('image_bytes') for s in rs))} |")
+                lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                    v, spread(s["stall_ms"] for s in rs), spread(s["gap_stall_ms"] for s in rs),
+                    spread(image_complete_ms(s) for s in rs), spread(s.get("sync_ms") for s in rs),
+                    spread(s.get("dump_wall_ms") for s in rs),
+                    spread(ms_of_us(s.get("criu_stats"), "frozen_time") for s in rs),
+                    spread(gpu_held_ms(s) for s in rs), spread(s.get("criu_ms") for s in rs),
+                    spread(s.get("resume_handback_ms") for s in rs), mib(med(s.get("image_bytes") for s in rs))))
         lines += ["", "Restores (the application killed by the dump, then restored; times from the start of the "
                   "restore command):", "",
                   "| variant | rep | dump wall ms | image MiB | verify ms | CRIU ms | GPU handback ms (agent) | "
@@ -505,13 +546,24 @@ def report(r):
                 fmt(s.get("criu_ms") if gpucr else s["restore_ms"]), fmt(s.get("handback_ms")),
                 fmt(s["restore_ms"]) if gpucr else "-", fmt(s["first_step_ms"]), fmt(s["second_step_ms"]),
                 fmt(ms_of_us(s.get("criu_restore_stats"), "restore_time")), "ok" if s["checksum_ok"] else "WRONG"))
-        lines += ["", "Medians:", "", "| variant | criu restore -d / gpucr restore reports ms | first step done ms | "
-                  "second step done ms |", "|---|---|---|---|"]
+        lines += ["", "Median (min–max) of the runs; restore: plain CRIU's `criu restore -d`, gpucr's CRIU step; "
+                  "app runs: plain CRIU when `criu restore -d` returns, gpucr when the agent hands the GPU back "
+                  "(verify + CRIU + hand-back):", "",
+                  "| variant | dump (image complete) ms | verify ms | restore ms | app runs ms | first step done ms | "
+                  "second step done ms | gpucr restore reports ms |",
+                  "|---|---|---|---|---|---|---|---|"]
         for v in RESTORE_VARIANTS:
             rs = [s for s in w["restore"] if s["variant"] == v]
-            if rs:
-                lines.append(f"| {v} | {fmt(med(s['restore_ms'] for s in rs))} | {fmt(med(s['first_step_ms'] for s in rs))} "
-                             f"| {fmt(med(s['second_step_ms'] for s in rs))} |")
+            if not rs:
+                continue
+            gpucr = v != "criu"
+            runs_at = [(s.get("verify_ms") or 0) + (s.get("criu_ms") or 0) + (s.get("handback_ms") or 0) if gpucr
+                       else s["restore_ms"] for s in rs]
+            lines.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                v, spread(image_complete_ms(s) for s in rs), spread(s.get("verify_ms") for s in rs) if gpucr else "-",
+                spread((s.get("criu_ms") if gpucr else s["restore_ms"]) for s in rs), spread(runs_at),
+                spread(s["first_step_ms"] for s in rs), spread(s["second_step_ms"] for s in rs),
+                spread(s["restore_ms"] for s in rs) if gpucr else "-"))
         lines.append("")
     return "\n".join(lines)
 

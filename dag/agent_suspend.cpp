@@ -44,6 +44,7 @@ struct SuspendArgs {
     std::string mode = "dirty";
     std::string backend = "auto";
     bool compress = false;
+    bool fsync = true;  // false: the client makes the image durable itself (gpucr's CRIU plugin)
 };
 
 struct ResumeArgs {
@@ -64,6 +65,7 @@ Result<SuspendArgs> ParseSuspendArgs(const json& req, bool dir_required) {
         a.mode = req.value("mode", a.mode);
         a.backend = req.value("backend", a.backend);
         a.compress = req.value("compress", false);
+        a.fsync = req.value("fsync", true);
     } catch (const std::exception& e) {
         return InvalidArgument(std::string("malformed request: ") + e.what());
     }
@@ -210,7 +212,7 @@ Result<json> SuspendInto(const SuspendArgs& args, bool temporary, const std::vec
     bool existed = fs::exists(args.dir, ec);
     image::WriterOptions options;
     options.compress = args.compress;
-    options.fsync = !temporary;  // an in-memory image never outlives the process
+    options.fsync = !temporary && args.fsync;  // an in-memory image never outlives the process
     GPUCR_ASSIGN_OR_RETURN(std::unique_ptr<image::ImageWriter> writer, image::ImageWriter::Create(args.dir, options));
     json provider_request = request;
     provider_request["dir"] = args.dir;

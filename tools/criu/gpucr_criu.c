@@ -305,7 +305,8 @@ static int gpu_image_dir(int pid, char* out, size_t out_size) {
     return 0;
 }
 
-static int resume_request(int pid, int eager, int use_device, char* out, size_t out_size) {
+// verified: skip the agent's pass over every chunk (each is still checked as it loads).
+static int resume_request(int pid, int eager, int use_device, int verified, char* out, size_t out_size) {
     char dir[PATH_MAX], esc_dir[2 * PATH_MAX], nonce[128];
     int ret = gpu_image_dir(pid, dir, sizeof(dir));
     if (ret < 0) return ret;
@@ -316,11 +317,9 @@ static int resume_request(int pid, int eager, int use_device, char* out, size_t 
     char device[32] = "null";
     const char* d = getenv("GPUCR_CRIU_DEVICE");
     if (use_device && d != NULL && d[0] != '\0') snprintf(device, sizeof(device), "%d", atoi(d));
-    // GPUCR_CRIU_VERIFIED=1: gpucr restore has verified every chunk just before CRIU started.
-    const char* verified = use_device && strcmp(env_or("GPUCR_CRIU_VERIFIED", "0"), "1") == 0 ? "true" : "false";
     int n = snprintf(out, out_size,
                      "{\"cmd\":\"resume\",\"dir\":\"%s\",\"eager\":%s,\"device\":%s,\"verified\":%s,\"nonce\":\"%s\"}\n",
-                     esc_dir, eager ? "true" : "false", device, verified, nonce);
+                     esc_dir, eager ? "true" : "false", device, verified ? "true" : "false", nonce);
     return n > 0 && (size_t)n < out_size ? 0 : -ENAMETOOLONG;
 }
 
@@ -339,8 +338,11 @@ static int gpucr_pause_devices(int pid) {
         return -1;
     }
     char request[3 * PATH_MAX];
-    snprintf(request, sizeof(request), "{\"cmd\":\"suspend\",\"dir\":\"%s\",\"mode\":\"%s\",\"backend\":\"%s\"}\n",
-             esc_dir, mode, backend);
+    // Not fsynced while the application is held: the end of the dump syncs the file system once,
+    // for CRIU's images and this one (gpucr_fini).
+    snprintf(request, sizeof(request),
+             "{\"cmd\":\"suspend\",\"dir\":\"%s\",\"mode\":\"%s\",\"backend\":\"%s\",\"fsync\":false}\n", esc_dir,
+             mode, backend);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char err[1024];
@@ -370,7 +372,9 @@ static int gpucr_resume_devices_late(int pid) {
     }
     char request[3 * PATH_MAX];
     int eager = strcmp(env_or("GPUCR_CRIU_EAGER", "0"), "1") == 0;
-    int ret = resume_request(pid, eager, /*use_device=*/1, request, sizeof(request));
+    // GPUCR_CRIU_VERIFIED=1: gpucr restore has verified every chunk just before CRIU started.
+    int verified = strcmp(env_or("GPUCR_CRIU_VERIFIED", "0"), "1") == 0;
+    int ret = resume_request(pid, eager, /*use_device=*/1, verified, request, sizeof(request));
     if (ret == 0) ret = agent_post(sock, request);
     if (ret != 0) {
         plugin_log(kLogError, "process %d: cannot ask its agent to resume: %s", pid, strerror(-ret));
@@ -390,16 +394,24 @@ static int gpucr_init(int stage) {
 static void gpucr_fini(int stage, int ret) {
     if (stage != CR_PLUGIN_STAGE__DUMP) return;
     // CRIU kills the processes after this (their queued request dies with them) unless it
-    // leaves them running or the dump failed: then they resume as soon as they run.
+    // leaves them running or the dump failed: then they resume as soon as they run, from the
+    // image their agent has just written and committed (no second verification pass).
     for (int i = 0; i < g_nr_suspended; ++i) {
         int pid = g_suspended[i];
         char sock[PATH_MAX], request[3 * PATH_MAX];
         int r = find_agent_socket(pid, sock, sizeof(sock));
-        if (r == 0) r = resume_request(pid, /*eager=*/1, /*use_device=*/0, request, sizeof(request));
+        if (r == 0) r = resume_request(pid, /*eager=*/1, /*use_device=*/0, /*verified=*/1, request, sizeof(request));
         if (r == 0) r = agent_post(sock, request);
         if (r != 0) {
             plugin_log(kLogError, "process %d: cannot queue its GPU resume (dump %s): %s; run gpucr resume %d", pid,
                        ret == 0 ? "done" : "failed", strerror(-r), pid);
+        }
+    }
+    // The GPU images were written without fsync while the applications were held: make them
+    // (and CRIU's images beside them) durable now, while the processes get their GPU back.
+    if (g_nr_suspended > 0 && ret == 0) {
+        if (syncfs(criu_get_image_dir()) != 0) {
+            plugin_log(kLogError, "syncing the image directory failed: %s", strerror(errno));
         }
     }
     g_nr_suspended = 0;

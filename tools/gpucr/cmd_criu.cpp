@@ -250,11 +250,13 @@ std::string DumpSummaryText(const json& m) {
     std::string out = fmt::format("dump: {} (process {}, CRIU {})\n", m.value("dir", std::string()),
                                   m.value("pid", 0), m.value("criu_version", std::string()));
     if (!gpu.empty()) {
-        out += fmt::format(
-            "  GPU ({}, mode {}): {} in {:.1f} ms, application held max {:.1f} ms, total {:.1f} ms\n",
-            gpu.value("apis", json::array()).dump(), m.value("mode", std::string()),
-            FormatBytes(gpu.value("bytes_raw", uint64_t{0})), Num(gpu, "wall_ms"), Num(gpu, "held_max_ms"),
-            Num(gpu, "held_total_ms"));
+        // From the final stop the application's GPU calls wait: until CRIU kills the process, or
+        // (left running) until its GPU is back.
+        double held = 0;
+        for (const auto& [api, r] : gpu.value("release", json::object()).items()) held = std::max(held, Num(r, "held_ms"));
+        out += fmt::format("  GPU ({}, mode {}): {} in {:.1f} ms; the application's GPU calls held for the last {:.1f} ms\n",
+                           gpu.value("apis", json::array()).dump(), m.value("mode", std::string()),
+                           FormatBytes(gpu.value("bytes_raw", uint64_t{0})), Num(gpu, "wall_ms"), held);
     } else {
         out += "  GPU: none (the process holds no GPU state gpucr captures)\n";
     }
@@ -370,6 +372,15 @@ int RunProcessDump(const DumpOptions& options, bool mode_given) {
                          pid, err.c_str());
         } else {
             stats["resume"] = (*back)["result"].value("stats", json::object());
+        }
+    }
+    // The plugin wrote the GPU image without fsync while the application was held and synced
+    // the file system at the end of the dump; make sure of it before the image is called complete.
+    {
+        UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!dfd.valid() || ::syncfs(dfd.get()) != 0) {
+            return Fail(dir + ": the image could not be made durable: " + std::strerror(errno) +
+                        "; it is left incomplete");
         }
     }
     json gpu_images = json::array();
