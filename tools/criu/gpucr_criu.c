@@ -34,6 +34,7 @@
 //   GPUCR_CRIU_DEVICE    device index to restore onto (default: the original device)
 //   GPUCR_CRIU_NONCE     token put into resume requests, so gpucr can find their outcome
 //   GPUCR_CRIU_VERIFIED  1: the GPU image was verified just before the restore (no second pass)
+//   GPUCR_CRIU_SYNC      0: do not sync the image directory at the end of a dump (the caller does)
 //   GPUCR_CRIU_REPORT    file to which every line from the agent is appended (progress, replies)
 #include <dirent.h>
 #include <errno.h>
@@ -408,8 +409,10 @@ static void gpucr_fini(int stage, int ret) {
         }
     }
     // The GPU images were written without fsync while the applications were held: make them
-    // (and CRIU's images beside them) durable now, while the processes get their GPU back.
-    if (g_nr_suspended > 0 && ret == 0) {
+    // (and CRIU's images beside them) durable now. CRIU unfreezes or kills the processes only
+    // after this returns, so gpucr dump, which syncs before it writes its completion marker,
+    // turns this off (GPUCR_CRIU_SYNC=0) to keep the sync out of the frozen time.
+    if (g_nr_suspended > 0 && ret == 0 && strcmp(env_or("GPUCR_CRIU_SYNC", "1"), "0") != 0) {
         if (syncfs(criu_get_image_dir()) != 0) {
             plugin_log(kLogError, "syncing the image directory failed: %s", strerror(errno));
         }
