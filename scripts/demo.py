@@ -25,7 +25,7 @@ def reference(a, ref):
                            "--checksum"], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def start(a, gpucr, app, ready, stats):
+def start(a, gpucr, app, ready, stats, settle=0.5):
     print(f"== vk_stencil: {a.mib} MiB of buffers, {a.steps} steps, on the built-in Vulkan device (lavapipe)")
     proc = subprocess.Popen([gpucr, "run", "--", app, "--mib", str(a.mib), "--steps", str(a.steps),
                              "--step-ms", str(a.step_ms), "--ready-file", ready, "--stats", stats, "--quiet"],
@@ -34,7 +34,7 @@ def start(a, gpucr, app, ready, stats):
         if proc.poll() is not None:
             sys.exit("demo: vk_stencil exited before it started its steps")
         time.sleep(0.05)
-    time.sleep(0.5)
+    time.sleep(settle)  # a few steps first, so that the steps before the dump can be compared
     return proc
 
 
@@ -90,8 +90,7 @@ def process(a, gpucr, app, ref, tmp, image):
                            capture_output=True, text=True).stdout.strip()
     if not which:
         sys.exit("demo: no CRIU 4.0 or newer: run scripts/setup.sh as root (or try --gpu-only)")
-    proc = start(a, gpucr, app, ready, stats)
-    steps_before = None
+    proc = start(a, gpucr, app, ready, stats, settle=2.0)
     print(f"== gpucr dump {proc.pid} -D {image} --mode {mode}")
     print("   (GPU state copied while vk_stencil runs, then held and released; then CRIU stops and dumps it)")
     t_dump = time.time()
