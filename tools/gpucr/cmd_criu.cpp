@@ -388,8 +388,13 @@ int RunProcessDump(const DumpOptions& options, bool mode_given) {
         }
         stats["sync_ms"] = MsSince(sync_start);
     }
+    // Every process of the dumped tree that had an agent left its GPU image (gpu-<its pid>).
     json gpu_images = json::array();
-    if (fs::exists(gpu_dir + "/manifest.json", ec)) gpu_images.push_back("gpu-" + std::to_string(pid));
+    for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+        std::string name = e.path().filename().string();
+        if (name.rfind("gpu-", 0) == 0 && fs::exists(e.path() / "manifest.json", ec)) gpu_images.push_back(name);
+    }
+    std::sort(gpu_images.begin(), gpu_images.end());
     json marker = {{"format", kMarkerFormat},
                    {"version", kMarkerVersion},
                    {"pid", pid},
@@ -532,7 +537,8 @@ int RunRestore(const RestoreOptions& o) {
         return Fail("CRIU restore failed: " + why + " (log: " + log + ")");
     }
     json result = {{"pid", pid}, {"dir", dir}, {"eager", o.eager}, {"verify_ms", verify_ms}, {"criu_ms", criu_ms}};
-    if (!marker->value("gpu_images", json::array()).empty()) {
+    // The root process's GPU: the agent gpucr knows the socket of (children resume the same way).
+    if (fs::exists(dir + "/gpu-" + std::to_string(pid) + "/manifest.json")) {
         Clock::time_point wait_start = Clock::now();
         Result<json> back = AwaitResume(socket, pid, nonce, kResumeWaitS);
         if (!back.ok() || !back->value("ok", false)) {
