@@ -57,17 +57,25 @@ Result<std::string> AgentSocket(int pid) {
     return path;
 }
 
-Result<UniqueFd> Connect(int pid) {
-    GPUCR_ASSIGN_OR_RETURN(std::string path, AgentSocket(pid));
+Result<UniqueFd> ConnectPath(const std::string& path) {
     GPUCR_ASSIGN_OR_RETURN(protocol::UnixSocket sock, protocol::NewUnixSocket(path));
     UniqueFd& fd = sock.fd;
     sockaddr_un& addr = sock.addr;
     while (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
         if (errno == EINTR) continue;
-        if (errno == ECONNREFUSED || errno == ENOENT) return NoAgent(pid);
+        if (errno == ECONNREFUSED || errno == ENOENT) {
+            return Unavailable("connect " + path + ": " + std::strerror(errno));  // nobody listens there
+        }
         return ErrnoError("connect " + path, errno);
     }
     return std::move(fd);
+}
+
+Result<UniqueFd> Connect(int pid) {
+    GPUCR_ASSIGN_OR_RETURN(std::string path, AgentSocket(pid));
+    Result<UniqueFd> fd = ConnectPath(path);
+    if (!fd.ok() && fd.status().code() == Code::kUnavailable) return NoAgent(pid);
+    return fd;
 }
 
 Result<nlohmann::json> Request(int fd, const nlohmann::json& request, const ProgressCallback& on_progress,

@@ -30,6 +30,10 @@ bool ProcessAlive(int pid);
 // The agent socket of `pid` in this user's runtime directory, if one exists.
 Result<std::string> AgentSocket(int pid);
 
+// Connects to the agent socket at `path` (a restored process's, recorded in its image);
+// kUnavailable when nothing listens there.
+Result<UniqueFd> ConnectPath(const std::string& path);
+
 // Connects to the agent of `pid`; kNotFound ("no gpucr agent for process <pid> ...") when
 // there is none or it no longer answers.
 Result<UniqueFd> Connect(int pid);

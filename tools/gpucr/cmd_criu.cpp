@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "dag/image.h"
+#include "dag/image_fs.h"
 #include "dag/protocol.h"
 #include "tools/gpucr/cli_util.h"
 #include "tools/gpucr/client.h"
@@ -52,14 +53,15 @@ constexpr int kResumeWaitS = 300;
 
 double MsSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
-std::string ReadText(const std::string& path) {
+// A /proc entry (its size reads 0, so it is read to its end), empty when it cannot be read.
+std::string ReadProc(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // The process's session id (field 6 of /proc/PID/stat); 0 when unknown.
 int SessionOf(int pid) {
-    std::string stat = ReadText("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat = ReadProc("/proc/" + std::to_string(pid) + "/stat");
     size_t close = stat.rfind(')');
     if (close == std::string::npos) return 0;
     int ppid = 0, pgrp = 0, session = 0;
@@ -69,7 +71,7 @@ int SessionOf(int pid) {
 }
 
 std::string CommOf(int pid) {
-    std::string comm = ReadText("/proc/" + std::to_string(pid) + "/comm");
+    std::string comm = ReadProc("/proc/" + std::to_string(pid) + "/comm");
     while (!comm.empty() && comm.back() == '\n') comm.pop_back();
     return comm;
 }
@@ -85,22 +87,12 @@ json StdioOf(int pid) {
     return stdio;
 }
 
+// Written under a temporary name, fsynced, renamed into place, the directory flushed.
 Status WriteFileSynced(const std::string& path, const std::string& text) {
     std::string tmp = path + ".tmp";
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd.valid()) return ErrnoError("create " + tmp, errno);
-    size_t off = 0;
-    while (off < text.size()) {
-        ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return ErrnoError("write " + tmp, errno);
-        off += static_cast<size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0) return ErrnoError("fsync " + tmp, errno);
+    GPUCR_RETURN_IF_ERROR(image::fs::WriteFile(tmp, text, /*fsync=*/true));
     if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoError("rename " + tmp, errno);
-    UniqueFd dir(::open(fs::path(path).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dir.valid()) ::fsync(dir.get());
-    return Status::Ok();
+    return image::fs::FsyncDir(fs::path(path).parent_path().string());
 }
 
 // Lines the plugin appended to its report file (agent events and replies, its own requests).
@@ -188,14 +180,6 @@ private:
     bool keep_ = false;
 };
 
-Result<UniqueFd> ConnectSocket(const std::string& path) {
-    GPUCR_ASSIGN_OR_RETURN(protocol::UnixSocket sock, protocol::NewUnixSocket(path));
-    while (::connect(sock.fd.get(), reinterpret_cast<sockaddr*>(&sock.addr), sizeof(sock.addr)) != 0) {
-        if (errno != EINTR) return ErrnoError("connect " + path, errno);
-    }
-    return std::move(sock.fd);
-}
-
 // Polls the agent at `socket` until it reports the outcome of the resume tagged `nonce` (the
 // plugin posted it without waiting). The outcome object {ok, result|error}, or an error when the
 // agent does not answer in time or the process ended.
@@ -204,7 +188,7 @@ Result<json> AwaitResume(const std::string& socket, int pid, const std::string& 
     Status last = Unavailable("no answer");
     while (MsSince(start) < timeout_s * 1000.0) {
         if (!client::ProcessAlive(pid)) return Unavailable("process " + std::to_string(pid) + " ended");
-        Result<UniqueFd> fd = ConnectSocket(socket);
+        Result<UniqueFd> fd = client::ConnectPath(socket);
         if (fd.ok()) {
             Result<json> d = client::Request(fd->get(), {{"cmd", "describe"}}, {}, 10);
             if (d.ok()) {
@@ -216,7 +200,7 @@ Result<json> AwaitResume(const std::string& socket, int pid, const std::string& 
         } else {
             last = fd.status();
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));  // each poll is a request the app serves
     }
     return Unavailable("process " + std::to_string(pid) + " did not report its GPU resume within " +
                        std::to_string(timeout_s) + " s (" + last.message() + ")");
@@ -436,7 +420,8 @@ Result<json> ReadMarker(const std::string& dir) {
         return FailedPrecondition(dir + " is not a complete gpucr process image: " + kMarker +
                                   " is missing (a dump that did not finish, or a --gpu-only image)");
     }
-    json m = json::parse(ReadText(path), nullptr, /*allow_exceptions=*/false);
+    GPUCR_ASSIGN_OR_RETURN(std::string text, image::fs::ReadFile(path));
+    json m = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (!m.is_object() || m.value("format", std::string()) != kMarkerFormat || !m["pid"].is_number_integer()) {
         return DataLoss(path + ": damaged (not a gpucr process image description)");
     }
