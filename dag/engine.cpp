@@ -26,6 +26,7 @@ constexpr uint8_t kNeed = 0;      // not captured (or dirty)
 constexpr uint8_t kCopying = 1;   // a copy is in progress
 constexpr uint8_t kDone = 2;      // captured in the snapshot
 constexpr uint8_t kDirtied = 3;   // written while being copied: copy again
+constexpr uint8_t kShadow = 4;    // preserved by the source (CaptureSource::PreserveRange), to be copied
 
 constexpr int kPhasePrep = 0;   // snapshots allocated, nothing tracked yet
 constexpr int kPhaseTrack = 1;  // dirty mode pre-copy: writes mark blocks dirty
@@ -151,9 +152,11 @@ struct CheckpointEngine::Res {
     bool pending_done = false;
     int guard_slot = -1;
     bool released = false;
+    CaptureSource* pinned_by = nullptr;  // the snapshot is page-locked by this source
     std::vector<image::ChunkRef> chunks;
 
     ~Res() {
+        if (pinned_by != nullptr) pinned_by->UnpinHost(snap);
         if (snap != nullptr) munmap(snap, snap_size);
     }
     uint64_t BlockLen(size_t b) const { return std::min<uint64_t>(kBlockSize, view.size - b * kBlockSize); }
@@ -284,9 +287,12 @@ CheckpointEngine::SubmitGuard CheckpointEngine::BeginSubmit(dag::QueueId queue, 
             const size_t b1 = (end + kBlockSize - 1) / kBlockSize;
             if (phase == kPhaseCut) {
                 size_t pending = 0;
-                for (size_t b = b0; b < b1; ++b) pending += r.state[b].load() != kDone;
+                for (size_t b = b0; b < b1; ++b) {
+                    const uint8_t v = r.state[b].load();
+                    pending += v != kDone && v != kShadow;
+                }
                 if (pending == 0) continue;
-                Status s = CaptureRange(*st, r, b0, b1);
+                Status s = PreserveRange(*st, r, b0, b1, queue);
                 if (!s.ok()) {
                     GPUCR_LOG_ERROR("engine", "copy-on-write of resource {} failed: {}", r.view.id, s.message());
                     st->failed = true;
@@ -400,6 +406,44 @@ Status CheckpointEngine::CaptureRange(DumpState& st, Res& r, size_t b0, size_t b
     // Pre-cut writes must land before the copy; waiting with the blocks unclaimed keeps
     // faulting host writers free to proceed.
     GPUCR_RETURN_IF_ERROR(EnsurePendingDone(st, r));
+    // A run is all kNeed or all kShadow (preserved blocks are read from the source's shadow and
+    // must not fall back to kNeed, whose bytes may since have been overwritten).
+    auto claim = [&](size_t b, uint8_t from) {
+        uint8_t v = from;
+        return r.state[b].compare_exchange_strong(v, kCopying);
+    };
+    for (size_t b = b0; b < b1;) {
+        uint8_t from = r.state[b].load();
+        if ((from != kNeed && from != kShadow) || !claim(b, from)) {
+            ++b;
+            continue;
+        }
+        size_t e = b + 1;
+        while (e < b1 && claim(e, from)) ++e;
+        const uint64_t off = b * kBlockSize;
+        const uint64_t len = std::min<uint64_t>(e * kBlockSize, r.view.size) - off;
+        Status s = CopyOut(r, off, len);
+        for (size_t k = b; k < e; ++k) r.state[k].store(s.ok() ? kDone : from);
+        GPUCR_RETURN_IF_ERROR(s);
+        if (r.guard_slot >= 0) hostguard::SetWritableRaw(r.view.host + off, RoundUp(len, kPage), true);
+        b = e;
+    }
+    // Blocks another thread (or a fault handler) is copying.
+    for (size_t b = b0; b < b1; ++b) {
+        int spins = 0;
+        for (uint8_t v = r.state[b].load(); v != kDone; v = r.state[b].load()) {
+            if (v == kNeed) return CaptureRange(st, r, b, b1);  // the other copy failed: try ourselves
+            Backoff(spins);
+        }
+    }
+    return Status::Ok();
+}
+
+// Copy-on-write of blocks [b0, b1) ahead of a submission on `queue`: each run of blocks this
+// thread claims is preserved by the source in the queue's order (no wait for the device), or
+// copied now where the source cannot; blocks another thread is copying are waited for.
+Status CheckpointEngine::PreserveRange(DumpState& st, Res& r, size_t b0, size_t b1, dag::QueueId queue) {
+    b1 = std::min(b1, r.nblocks);
     auto claim = [&](size_t b) {
         uint8_t v = kNeed;
         return r.state[b].compare_exchange_strong(v, kCopying);
@@ -413,17 +457,18 @@ Status CheckpointEngine::CaptureRange(DumpState& st, Res& r, size_t b0, size_t b
         while (e < b1 && claim(e)) ++e;
         const uint64_t off = b * kBlockSize;
         const uint64_t len = std::min<uint64_t>(e * kBlockSize, r.view.size) - off;
-        Status s = CopyOut(r, off, len);
-        for (size_t k = b; k < e; ++k) r.state[k].store(s.ok() ? kDone : kNeed);
-        GPUCR_RETURN_IF_ERROR(s);
-        if (r.guard_slot >= 0) hostguard::SetWritableRaw(r.view.host + off, RoundUp(len, kPage), true);
+        if (source_.PreserveRange(r.view.id, off, len, queue)) {
+            for (size_t k = b; k < e; ++k) r.state[k].store(kShadow);
+        } else {
+            for (size_t k = b; k < e; ++k) r.state[k].store(kNeed);
+            GPUCR_RETURN_IF_ERROR(CaptureRange(st, r, b, e));
+        }
         b = e;
     }
-    // Blocks another thread (or a fault handler) is copying.
     for (size_t b = b0; b < b1; ++b) {
         int spins = 0;
-        for (uint8_t v = r.state[b].load(); v != kDone; v = r.state[b].load()) {
-            if (v == kNeed) return CaptureRange(st, r, b, b1);  // the other copy failed: try ourselves
+        for (uint8_t v = r.state[b].load(); v != kDone && v != kShadow; v = r.state[b].load()) {
+            if (v == kNeed || v == kShadow) return CaptureRange(st, r, b, b1);  // the other copy failed
             Backoff(spins);
         }
     }
@@ -499,7 +544,7 @@ Status CheckpointEngine::WriteAll(DumpState& st, image::ImageWriter& writer, boo
             }
             GPUCR_ASSIGN_OR_RETURN(image::ChunkRef ref, writer.PutChunk(src, len));
             r.chunks.push_back(std::move(ref));
-            if (r.snap != nullptr) madvise(r.snap + off, RoundUp(len, kPage), MADV_DONTNEED);
+            if (r.snap != nullptr && r.pinned_by == nullptr) madvise(r.snap + off, RoundUp(len, kPage), MADV_DONTNEED);
             st.done_bytes += len;
             if (st.progress) st.progress("write", st.done_bytes.load(), st.total_bytes);
         }
@@ -716,6 +761,10 @@ Result<nlohmann::json> CheckpointEngine::Dump(image::ImageWriter& writer, const 
         GPUCR_ASSIGN_OR_RETURN(std::vector<ResourceView> views, source_.SnapshotResources());
         for (ResourceView& v : views) {
             GPUCR_ASSIGN_OR_RETURN(std::unique_ptr<Res> r, NewRes(st.get(), std::move(v), true, true));
+            if (r->view.host == nullptr && r->snap != nullptr) {
+                source_.PinHost(r->snap, r->snap_size);
+                r->pinned_by = &source_;
+            }
             st->by_id[r->view.id] = r.get();
             st->res.push_back(std::move(r));
             if (progress) progress("prepare", 0, 0);

@@ -86,6 +86,19 @@ public:
     virtual Status ReadRange(dag::ResourceId resource, uint64_t offset, uint64_t size, void* dst) {
         return Unsupported("resource " + std::to_string(resource) + " has no host view to capture from");
     }
+    // Optional, after the cut, on the application's thread just before a submission on `queue`
+    // writes bytes [offset, offset + size) not captured yet: preserves them as they will be when
+    // the queue reaches that submission, without waiting for the device (e.g. a device-to-device
+    // copy into a shadow, enqueued on the queue ahead of the write). ReadRange later returns the
+    // preserved bytes. False: not possible (no shadow memory left, say): the engine copies now.
+    virtual bool PreserveRange(dag::ResourceId resource, uint64_t offset, uint64_t size, dag::QueueId queue) {
+        return false;
+    }
+    // Optional: called with each snapshot buffer (page-aligned host memory the engine captures
+    // into) before the cut, so that the device can copy into it directly (page-locking it, say),
+    // and before it is freed.
+    virtual void PinHost(void* host, uint64_t size) {}
+    virtual void UnpinHost(void* host) {}
 };
 
 // Per-thread hold accounting.
@@ -135,6 +148,7 @@ private:
     Status RunStop(DumpState& st, image::ImageWriter& writer);
     Status TakeCut(DumpState& st, bool wait_all);
     Status CaptureRange(DumpState& st, Res& r, size_t b0, size_t b1);
+    Status PreserveRange(DumpState& st, Res& r, size_t b0, size_t b1, dag::QueueId queue);
     Status CopyOut(Res& r, uint64_t offset, uint64_t len);
     Status EnsurePendingDone(DumpState& st, Res& r);
     Status WriteAll(DumpState& st, image::ImageWriter& writer, bool from_live);

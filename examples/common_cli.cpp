@@ -94,18 +94,21 @@ Status StepRecorder::Finish() {
 
 int RunExample(const ExampleInfo& info, int argc, char** argv, const std::function<Status(const Options&)>& body) {
     const bool vulkan = info.api == ExampleApi::kVulkan;
+    const bool opencl = info.api == ExampleApi::kOpenCL;
+    const char* api_name = vulkan ? "Vulkan" : opencl ? "OpenCL" : "CUDA";
     Options options;
     options.mib = info.default_mib;
-    CLI::App app{std::string(info.name) + ": deterministic " + (vulkan ? "Vulkan" : "OpenCL") +
-                 " compute workload (gpucr example)"};
+    CLI::App app{std::string(info.name) + ": deterministic " + api_name + " compute workload (gpucr example)"};
     app.add_option("--mib", options.mib, "state size in MiB")->capture_default_str();
     app.add_option("--steps", options.steps, "number of steps")->capture_default_str();
     app.add_option("--step-ms", options.step_ms, "sleep between steps, ms")->capture_default_str();
-    if (!vulkan) {
+    if (opencl) {
         app.add_option("--platform", options.platform,
                        "OpenCL platform index (default: the first platform that has a device)");
     }
-    const char* device_help = vulkan ? "Vulkan physical device index" : "OpenCL device index within the platform";
+    const char* device_help = vulkan   ? "Vulkan physical device index"
+                              : opencl ? "OpenCL device index within the platform"
+                                       : "CUDA device ordinal";
     app.add_option("--device", options.device, device_help)->capture_default_str();
     if (info.has_buffers) app.add_option("--buffers", options.buffers, "number of buffers")->capture_default_str();
     if (info.has_buffers) {
@@ -119,7 +122,7 @@ int RunExample(const ExampleInfo& info, int argc, char** argv, const std::functi
     if (vulkan) {
         app.add_flag("--render-pass", options.render_pass, "also create a VkRenderPass (a graphics object)");
         app.add_flag("--staging", options.staging, "upload and read back through staging buffers even if mappable");
-    } else {
+    } else if (opencl) {
         app.add_flag("--image", options.image,
                      "also create a small 2D image holding a pattern, checked at the end (the steps never use it)");
         app.add_flag("--svm", options.svm, "also allocate shared virtual memory (clSVMAlloc), never used");

@@ -1,7 +1,8 @@
-// common_cli.h — the API-neutral plumbing of the example workloads (vk_*, cl_*): the common command
-// line, step timing and progress, --ready-file, --stats and the one-line setup report.
+// common_cli.h — the API-neutral plumbing of the example workloads (vk_*, cl_*, cu_*): the common
+// command line, step timing and progress, --ready-file, --stats and the one-line setup report.
 //
-// No GPU API here; examples/vulkan/common.h and examples/opencl/common.h build on it.
+// No GPU API here; examples/vulkan/common.h, examples/opencl/common.h and examples/cuda/common.h
+// build on it.
 //
 //   int main(int argc, char** argv) {
 //       return RunExample({"cl_stencil", ExampleApi::kOpenCL, /*default_mib=*/8, /*has_buffers=*/false}, argc, argv,
@@ -28,13 +29,13 @@
 
 namespace gpucr::examples {
 
-enum class ExampleApi { kVulkan, kOpenCL };
+enum class ExampleApi { kVulkan, kOpenCL, kCuda };
 
 struct Options {
     uint32_t mib = 0;  // 0: the example's default
     uint32_t steps = 100;
     uint32_t step_ms = 0;
-    uint32_t device = 0;  // Vulkan: physical device index; OpenCL: device index within the platform
+    uint32_t device = 0;  // Vulkan: physical device index; OpenCL: device index within the platform; CUDA: ordinal
     uint32_t buffers = kDefaultManybufBuffers;
     std::string stats;
     std::string ready_file;
@@ -52,7 +53,7 @@ struct Options {
 };
 
 struct ExampleInfo {
-    const char* name;  // "vk_stencil", "cl_manybuf", ...
+    const char* name;  // "vk_stencil", "cl_manybuf", "cu_serving", ...
     ExampleApi api;
     uint32_t default_mib;
     bool has_buffers;  // manybuf: --buffers and --idle-mib

@@ -21,6 +21,21 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 bash scripts/criu.sh
 if [ ! -f build/build.ninja ]; then
-  meson setup build --buildtype=debugoptimized >/dev/null
+  setup_args=(--buildtype=debugoptimized)
+  # The CUDA interposer and examples (option 'cuda', auto) need nvcc. Meson 1.0 looks for it on
+  # PATH only (it ignores CUDACXX) and then runs it by name, so name it by its full path in a native
+  # file kept in the build directory (for the CUDA language and find_program('nvcc')): $CUDACXX,
+  # else the toolkit's /usr/local/cuda/bin/nvcc, else nvcc on PATH. Without one, nothing CUDA is built.
+  nvcc="${CUDACXX:-}"
+  if [ -z "$nvcc" ]; then
+    if [ -x /usr/local/cuda/bin/nvcc ]; then nvcc=/usr/local/cuda/bin/nvcc; else nvcc="$(command -v nvcc || true)"; fi
+  fi
+  if [ -n "$nvcc" ] && [ -x "$nvcc" ]; then
+    export CUDACXX="$nvcc"
+    mkdir -p build
+    printf "[binaries]\ncuda = '%s'\nnvcc = '%s'\n" "$nvcc" "$nvcc" >build/cuda-native.ini
+    setup_args+=(--native-file build/cuda-native.ini)
+  fi
+  meson setup build "${setup_args[@]}" >/dev/null
 fi
 ninja -C build

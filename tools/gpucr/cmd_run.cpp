@@ -93,6 +93,18 @@ Status EnableOpenCl() {
     return Status::Ok();
 }
 
+// The CUDA interposer is preloaded: it then sees the application's own cu* calls, the runtime's
+// cuGetProcAddress lookups and libraries' dlsym(libcuda, ...) alike.
+Status EnableCuda() {
+    std::string lib = CudaInterposerPath();
+    std::error_code ec;
+    if (!fs::exists(lib, ec)) {
+        return NotFound("CUDA interposer " + lib + " not found (gpucr was built without cuda.h?)");
+    }
+    AddToEnvList("LD_PRELOAD", ':', lib, /*prepend=*/true);
+    return Status::Ok();
+}
+
 // "vulkan,opencl" -> {"vulkan", "opencl"}; empty items dropped.
 std::vector<std::string> SplitList(const std::string& list) {
     std::vector<std::string> items;
@@ -136,11 +148,22 @@ std::string OpenClVendorDir() {
     return std::string(GPUCR_PREFIX) + "/" + GPUCR_DATADIR + "/gpucr/opencl/vendors";
 }
 
+std::string CudaInterposerPath() {
+    constexpr const char* kLib = "libgpucr_cuda.so";
+    std::error_code ec;
+    fs::path self = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        fs::path build = (self.parent_path() / ".." / "layers" / "cuda" / kLib).lexically_normal();
+        if (fs::exists(build, ec)) return build.string();
+    }
+    return std::string(GPUCR_PREFIX) + "/" + GPUCR_LIBDIR + "/gpucr/" + kLib;
+}
+
 Status EnableFrontEnd(const std::string& api) {
     if (api == "vulkan") return EnableVulkan();
     if (api == "opencl") return EnableOpenCl();
-    // cuda: LD_PRELOAD libgpucr_cuda.so.
-    return Unsupported("api " + api + " is not supported yet");
+    if (api == "cuda") return EnableCuda();
+    return Unsupported("api " + api + " is not supported");
 }
 
 void AddRunCommand(CLI::App& app, int* exit_code) {

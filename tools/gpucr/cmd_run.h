@@ -22,6 +22,10 @@ std::string VulkanLayerDir();
 // layers/opencl/vendors when gpucr runs from a build directory, else <datadir>/gpucr/opencl/vendors.
 std::string OpenClVendorDir();
 
+// libgpucr_cuda.so (the CUDA interposer, preloaded): the build tree's layers/cuda when gpucr runs
+// from a build directory, else <libdir>/gpucr.
+std::string CudaInterposerPath();
+
 // Sets the environment so that a program exec'd next loads the front-end of `api`.
 Status EnableFrontEnd(const std::string& api);
 
