@@ -98,4 +98,5 @@ if __name__ == "__main__":
     p.add_argument("--stress", type=int, default=0,
                    help="hold the dump this many ms after its cut while the app submits back to back")
     ARGS, rest = p.parse_known_args()
+    lib.skip_without_gpu(ARGS.api)
     unittest.main(argv=[sys.argv[0]] + rest)

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -21,14 +22,25 @@ class Tools:
         self.extract = args.extract
 
     def example(self, name):
-        """The built example: vk_* in --examples, cl_* in the opencl directory beside it."""
-        if name.startswith("cl_"):
-            return os.path.join(os.path.dirname(os.path.normpath(self.examples)), "opencl", name)
+        """The built example: vk_* in --examples, cl_* and cu_* in the opencl and cuda directories beside it."""
+        for prefix, directory in (("cl_", "opencl"), ("cu_", "cuda")):
+            if name.startswith(prefix):
+                return os.path.join(os.path.dirname(os.path.normpath(self.examples)), directory, name)
         return os.path.join(self.examples, name)
 
 
 # Example prefix and `gpucr run --api` of each API the tests drive.
-API_PREFIX = {"vulkan": "vk", "opencl": "cl"}
+API_PREFIX = {"vulkan": "vk", "opencl": "cl", "cuda": "cu"}
+RUN_API = {"cl": "opencl", "cu": "cuda"}
+
+
+def skip_without_gpu(api):
+    """CUDA tests need an NVIDIA GPU: exit 77 (skipped) with the reason where there is none."""
+    if api != "cuda":
+        return
+    if not (os.path.exists("/dev/nvidiactl") or shutil.which("nvidia-smi")):
+        print("skipped: no NVIDIA GPU on this machine (CUDA tests run on the H200 machine)")
+        sys.exit(77)
 
 
 def add_api_arg(parser):
@@ -63,7 +75,8 @@ class RunningApp:
         """`popen`: more arguments for subprocess.Popen (stdin, pass_fds, ...)."""
         self.ready = os.path.join(tmp, f"{example}.ready")
         self.stats = os.path.join(tmp, f"{example}.stats.json")
-        api = ["--api", "opencl"] if example.startswith("cl_") else []
+        run_api = RUN_API.get(example.split("_", 1)[0])
+        api = ["--api", run_api] if run_api else []
         cmd = [tools.gpucr, "run"] + api + ["--", tools.example(example)] + args + [
             "--ready-file", self.ready, "--stats", self.stats, "--quiet"]
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -41,7 +41,7 @@ PARAMS = {
 }
 
 
-API_NAME = {"vulkan": "Vulkan", "opencl": "OpenCL"}
+API_NAME = {"vulkan": "Vulkan", "opencl": "OpenCL", "cuda": "CUDA"}
 
 
 def resume_stats(reply):
@@ -313,6 +313,7 @@ def main():
     p.add_argument("--from-platform", default="NVIDIA", help="crossvendor: where the application starts")
     p.add_argument("--to-platform", default="Portable Computing Language", help="crossvendor: where it goes")
     ARGS, rest = p.parse_known_args()
+    lib.skip_without_gpu(ARGS.api)
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
 
