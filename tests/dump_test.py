@@ -38,7 +38,7 @@ class DumpTest(unittest.TestCase):
         if ARGS.stress:
             step_ms = ARGS.stress_step_ms  # submit (nearly) back to back while the dump is held after its cut
             # cl_* steps are shorter (no per-step fence wait): twice as many outlast the dump.
-            steps = ARGS.stress_steps or STRESS_STEPS[example] * (2 if ARGS.api == "opencl" else 1)
+            steps = ARGS.stress_steps or STRESS_STEPS[example] * (2 if ARGS.api in ("opencl", "cuda") else 1)
         want = lib.reference_checksum(tools, example, mib, steps, extra)
         with lib.TempDir() as tmp:
             env = lib.test_env(tmp)

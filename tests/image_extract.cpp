@@ -1,6 +1,6 @@
 // image_extract — test helper: writes every resource of an image's API sections (Vulkan, OpenCL) to
 // <out>/res<i>.bin (i: position in creation order, i.e. ascending resource id) and
-// <out>/index.json [{"index", "id", "size", "object", "kind"}], verifying every chunk on the way.
+// <out>/index.json [{"index", "id", "size", "object", "kind", ...the resource entry's other fields}], verifying every chunk on the way.
 //
 //   image_extract /tmp/img /tmp/out
 #include <algorithm>
@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
     std::vector<nlohmann::json> resources;
     for (const auto& section : manifest.at("sections")) {
         const std::string api = section.value("api", "");
-        if (api != "vulkan" && api != "opencl") continue;
+        if (api != "vulkan" && api != "opencl" && api != "cuda") continue;
         for (const auto& r : section.at("resources")) resources.push_back(r);
     }
     std::sort(resources.begin(), resources.end(),
@@ -42,11 +42,13 @@ int main(int argc, char** argv) {
         }
         std::ofstream out(std::string(argv[2]) + "/res" + std::to_string(i) + ".bin", std::ios::binary);
         out.write(bytes.data(), static_cast<std::streamsize>(size));
-        index.push_back({{"index", i},
-                         {"id", r.at("id")},
-                         {"size", size},
-                         {"object", r.value("object", nlohmann::json())},
-                         {"kind", r.value("kind", std::string())}});
+        nlohmann::json entry = r;  // every field of the resource entry (CUDA: address, origin, ...)
+        entry.erase("chunks");
+        entry["index"] = i;
+        entry["size"] = size;
+        entry["object"] = r.value("object", nlohmann::json());
+        entry["kind"] = r.value("kind", std::string());
+        index.push_back(std::move(entry));
     }
     std::ofstream(std::string(argv[2]) + "/index.json") << index.dump(2) << "\n";
     return 0;

@@ -30,8 +30,8 @@ smoke() {
   p=$!; sleep 1.5
   timeout 60 $CK suspend $p; timeout 60 $CK state $p; timeout 60 $CK resume $p
   wait $p; tail -1 /tmp/plain.out
-  echo "== gpucr dump, suspend, resume by hand (reference $(ref stencil 256 80))"
-  rm -rf /tmp/img*; GPUCR_LOG=debug $G run --api cuda -- $E/cu_stencil --mib 256 --steps 80 --step-ms 20 >/tmp/app.out 2>$OUT/smoke_app.err &
+  echo "== gpucr dump, suspend, resume by hand (reference $(ref stencil 256 400))"
+  rm -rf /tmp/img*; GPUCR_LOG=debug $G run --api cuda -- $E/cu_stencil --mib 256 --steps 400 --step-ms 20 >/tmp/app.out 2>$OUT/smoke_app.err &
   p=$!; sleep 1.5
   timeout 20 $G ps --json | head -c 1500; echo
   timeout 60 $G dump $p -D /tmp/img1 --gpu-only --mode cow --json | head -c 1500; echo
@@ -53,7 +53,7 @@ tests() {
   echo "== dumps"
   for ex in stencil serving manybuf; do
     for m in cow dirty stop; do run tests/dump_test.py $T --example $ex --mode $m; done
-    run tests/dump_test.py $T --example $ex --mode cow --stress 300
+    run tests/dump_test.py $T --example $ex --mode cow --stress 300 --stress-step-ms 2
   done
   echo "== suspend / resume"
   for ex in stencil serving manybuf; do
