@@ -135,6 +135,12 @@ int RunExample(const ExampleInfo& info, int argc, char** argv, const std::functi
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? 0 : 2;
     }
+    // The Vulkan and OpenCL kernels index words with 32 bits: 16 GiB of state at most there.
+    if (info.api != ExampleApi::kCuda && options.mib > kMaxMib32) {
+        std::fprintf(stderr, "%s: error: --mib must be at most %u for this example (32-bit word indices)\n", info.name,
+                     kMaxMib32);
+        return 2;
+    }
     Status status = body(options);
     if (!status.ok()) {
         std::fflush(stdout);

@@ -69,7 +69,9 @@ uint64_t ManybufBufferBytes(const WorkloadParams& params) {
 }
 
 Result<std::vector<BufferSpec>> Layout(const WorkloadParams& params) {
-    if (params.mib < 1 || params.mib > 16384) return InvalidArgument("--mib must be between 1 and 16384");
+    if (params.mib < 1 || params.mib > kMaxMib) {
+        return InvalidArgument("--mib must be between 1 and " + std::to_string(kMaxMib));
+    }
     const uint64_t state = uint64_t{params.mib} * kMiB;
     std::vector<BufferSpec> specs;
     switch (params.kind) {

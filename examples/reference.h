@@ -47,6 +47,11 @@ inline constexpr uint32_t kServingReadStride = 0x9E3779B1u;
 
 inline constexpr uint32_t kDefaultManybufBuffers = 64;
 
+// State sizes: up to kMaxMib (the cu_* kernels index words with 64 bits), kMaxMib32 for the vk_*
+// and cl_* examples (32-bit word indices).
+inline constexpr uint32_t kMaxMib = 32768;
+inline constexpr uint32_t kMaxMib32 = 16384;
+
 struct WorkloadParams {
     ExampleKind kind = ExampleKind::kStencil;
     uint32_t mib = 64;                          // state size in MiB (>= 1)

@@ -72,6 +72,32 @@ torch() {
   timeout 400 python3 tests/cuda/torch_test.py --gpucr $G --extract $B/tests/image_extract --scenario overhead --mode train 2>&1 | tail -5
 }
 
+torchlog() {  # the numbers behind the PyTorch tests, whole
+  timeout 200 python3 tests/cuda/torch_test.py --gpucr $G --extract $B/tests/image_extract --scenario dump_cow --mode train 2>&1 | grep -vE "^\s*$" | tail -40
+  timeout 300 python3 tests/cuda/torch_test.py --gpucr $G --extract $B/tests/image_extract --scenario overhead --mode train --steps 60 2>&1 | grep -E "overhead|median|OK|FAIL|Error" | head
+}
+
+criu() {  # a process checkpoint of a CUDA process: gpucr's capture, the driver's checkpoint of the rest, CRIU
+  export GPUCR_CRIU=$PWD/.deps/criu/criu
+  uname -r; $GPUCR_CRIU --version | head -1; $GPUCR_CRIU check 2>&1 | tail -1
+  local W=/tmp/criu-cu; rm -rf $W; mkdir -p $W
+  $G run --api cuda -- $E/cu_stencil --mib 1024 --steps 100 --step-ms 50 --ready-file $W/ready </dev/null >$W/app.out 2>$W/app.err &
+  for i in $(seq 1 300); do [ -f $W/ready ] && break; sleep 0.1; done
+  sleep 0.5; local pid=$(cat $W/ready)
+  echo "pid $pid: nvidia fds $(ls -l /proc/$pid/fd 2>/dev/null | grep -c nvidia), maps $(grep -c nvidia /proc/$pid/maps)"
+  timeout 300 $G dump $pid -D $W/img --json > $W/dump.json; echo "dump rc=$?"; head -c 1200 $W/dump.json; echo
+  grep "Error" /tmp/gpucr-criu-*/criu-dump.log 2>/dev/null | grep -v rlimit | head -8
+  sleep 1
+  if kill -0 $pid 2>/dev/null; then
+    echo "-- still running; nvidia maps now: $(grep nvidia /proc/$pid/maps | awk '{print $6}' | sort | uniq -c | tr '\n' ' ')"
+    wait $pid; echo "app rc=$? $(tail -1 $W/app.out)"
+  else
+    timeout 300 $G restore -D $W/img > $W/restored.out 2>$W/restored.err; echo "restore rc=$?"
+    grep -v "step " $W/restored.err | tail -8; echo "restored: $(tail -1 $W/restored.out)"
+  fi
+  echo "reference: $(ref stencil 1024 100)"
+}
+
 bench() {
   timeout 560 python3 bench/cuda_bench.py --build $B ${BENCH_ARGS:-} --out $OUT/cuda_h200.json 2>&1 | tail -40
 }

@@ -16,6 +16,11 @@ for e in cu_stencil cu_serving cu_manybuf cu_stencil_shared; do strip --strip-de
 [ -f $E/bench/cu_d2h_bw ] && strip --strip-debug -o $D/bench/cu_d2h_bw $E/bench/cu_d2h_bw
 strip --strip-debug -o $D/examples/example_ref $S/examples/example_ref
 strip --strip-debug -o $D/tests/image_extract $S/tests/image_extract
+# gpucr's CRIU plugin, where gpucr looks for it (criu/ beside the gpucr executable); carry
+# .deps/criu too (scripts/criu.sh) for the process checkpoint phase.
+if [ -f $S/tools/criu/gpucr_criu.so ]; then
+  mkdir -p $D/tools/criu && strip --strip-debug -o $D/tools/criu/gpucr_criu.so $S/tools/criu/gpucr_criu.so
+fi
 # The shared-runtime example finds libcudart.so.13 beside itself ($ORIGIN).
 cp -L /usr/local/cuda/lib64/libcudart.so.13 $D/examples/cuda/
 # gpucr's dependencies from Debian 12 that the H200 machine (Ubuntu 24.04) lacks in these versions.

@@ -23,8 +23,8 @@ Status CheckLaunch(const char* kernel) {
     return Status::Ok();
 }
 
-uint32_t GridFor(uint32_t items) {
-    return std::clamp<uint32_t>((items + kWorkgroupSize - 1) / kWorkgroupSize, 1, kMaxGroups);
+uint32_t GridFor(uint64_t items) {
+    return static_cast<uint32_t>(std::clamp<uint64_t>((items + kWorkgroupSize - 1) / kWorkgroupSize, 1, kMaxGroups));
 }
 
 // ---------------------------------------------------------------------------------------------

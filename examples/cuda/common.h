@@ -52,7 +52,7 @@ Status CheckLaunch(const char* kernel);
 
 // Blocks of kWorkgroupSize threads for `items` work items, between 1 and 65535 (as the Vulkan and
 // OpenCL examples); every kernel loops over its items with a grid stride.
-uint32_t GridFor(uint32_t items);
+uint32_t GridFor(uint64_t items);
 
 // One buffer of Layout(), its own cudaMalloc.
 struct Buffer {

@@ -25,7 +25,8 @@ constexpr uint32_t kDefaultMib = 64;
 // (wrapping) arithmetic. Same computation as opencl/kernels/serving.cl and
 // vulkan/shaders/serving.comp; must match ServingStep() in examples/reference.cpp.
 __global__ void ServingKernel(const uint32_t* weights, uint32_t* act, const uint32_t* input_words, uint32_t* meta,
-                              uint32_t n_weights, uint32_t n_act,
+                              uint64_t n_weights,  // 2^33 at 32 GiB: idx (32 bits) reaches the first 16 GiB
+                              uint32_t n_act,
                               uint32_t n_input,  // data words after the header
                               uint32_t step) {
     const uint32_t first = blockIdx.x * blockDim.x + threadIdx.x;
@@ -83,7 +84,7 @@ Status RunServing(const Options& options) {
     auto* act = static_cast<uint32_t*>(buffers[1].ptr);
     auto* input_words = static_cast<const uint32_t*>(input.ptr);
     auto* meta = static_cast<uint32_t*>(buffers[3].ptr);
-    const uint32_t n_weights = static_cast<uint32_t>(specs[0].size / 4);
+    const uint64_t n_weights = specs[0].size / 4;
     const uint32_t n_act = static_cast<uint32_t>(specs[1].size / 4);
     const uint32_t n_input = static_cast<uint32_t>(specs[2].size / 4 - 1);
     const uint32_t grid = GridFor(n_act);

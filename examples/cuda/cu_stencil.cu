@@ -22,14 +22,14 @@ constexpr uint32_t kDefaultMib = 8;
 // (wrapping) arithmetic. Same computation as opencl/kernels/stencil.cl and
 // vulkan/shaders/stencil.comp; must match StencilPass() in examples/reference.cpp.
 __global__ void StencilKernel(const uint32_t* src, uint32_t* dst, uint32_t* meta,
-                              uint32_t n,           // words per buffer
+                              uint64_t n,           // words per buffer (2^32 at 32 GiB of state)
                               uint32_t pass_index,  // t = 2 * step (+1 for the second pass)
                               uint32_t write_meta,  // last pass of the step writes meta[0]
                               uint32_t meta_value)  // step + 1
 {
-    const uint32_t first = blockIdx.x * blockDim.x + threadIdx.x;
-    const uint32_t stride = gridDim.x * blockDim.x;
-    for (uint32_t i = first; i < n; i += stride) {
+    const uint64_t first = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+    const uint64_t stride = uint64_t{gridDim.x} * blockDim.x;
+    for (uint64_t i = first; i < n; i += stride) {
         const uint32_t left = src[i == 0u ? n - 1u : i - 1u];
         const uint32_t mid = src[i];
         const uint32_t right = src[i + 1u == n ? 0u : i + 1u];
@@ -50,7 +50,7 @@ Status RunStencil(const Options& options) {
     auto* a = static_cast<uint32_t*>(buffers[0].ptr);
     auto* b = static_cast<uint32_t*>(buffers[1].ptr);
     auto* meta = static_cast<uint32_t*>(buffers[2].ptr);
-    const uint32_t n = static_cast<uint32_t>(specs[0].size / 4);
+    const uint64_t n = specs[0].size / 4;
     const uint32_t grid = GridFor(n);
     const cudaStream_t stream = ctx->stream();
     GPUCR_ASSIGN_OR_RETURN(std::unique_ptr<Submission> submission, Submission::Create(stream));
