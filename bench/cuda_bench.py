@@ -50,11 +50,11 @@ import time
 
 MIB = 1 << 20
 GIB = 1 << 30
-# Executable and largest --mib of each example: Layout() accepts 1..16384 MiB, and cu_serving
-# indexes its weights with a 32-bit word count (16384 MiB would be 2^32 words).
+# Executable and largest --mib of each example: Layout() accepts 1..32768 MiB and the cu_* kernels
+# index words with 64 bits.
 EXAMPLES = {
-    "stencil": {"exe": "cu_stencil", "max_mib": 16384},
-    "serving": {"exe": "cu_serving", "max_mib": 16383},
+    "stencil": {"exe": "cu_stencil", "max_mib": 32768},
+    "serving": {"exe": "cu_serving", "max_mib": 32768},
 }
 WARMUP_STEPS = 5  # first steps of a run left out of its baseline
 MAX_STEPS = 5_000_000  # keeps a run's --stats (two numbers a step) below a few hundred MB
@@ -782,7 +782,7 @@ def main():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--build", default="build", help="build directory (tools/gpucr, examples/cuda, layers/cuda, bench)")
     p.add_argument("--sizes-gib", default="1,8,16",
-                   help="state sizes in GiB (the examples accept at most 16 GiB: larger ones run at 16 GiB)")
+                   help="state sizes in GiB (the examples accept at most 32 GiB)")
     p.add_argument("--examples", default="stencil,serving")
     p.add_argument("--repeat", type=int, default=1, help="repetitions of every measurement")
     p.add_argument("--modes", default="cow,stop", help="gpucr dump modes (cow, stop, dirty)")
