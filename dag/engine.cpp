@@ -273,7 +273,32 @@ CheckpointEngine::SubmitGuard CheckpointEngine::BeginSubmit(dag::QueueId queue, 
     const auto t0 = std::chrono::steady_clock::now();
     SubmitGuard guard(gate_);
     DumpState* st = active_.load();
-    if (st != nullptr) {
+    MarkWrites(st, queue, seq, writes);
+    if (was_active || st != nullptr) {
+        RecordHold(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return guard;
+}
+
+CheckpointEngine::SubmitGuard CheckpointEngine::BeginNumberedSubmit(dag::QueueId queue, std::atomic<uint64_t>& counter,
+                                                                    uint64_t* seq,
+                                                                    std::span<const dag::Access> writes) {
+    const bool was_active = active_.load() != nullptr;
+    const auto t0 = std::chrono::steady_clock::now();
+    SubmitGuard guard(gate_);
+    *seq = counter.fetch_add(1) + 1;
+    DumpState* st = active_.load();
+    MarkWrites(st, queue, *seq, writes);
+    if (was_active || st != nullptr) {
+        RecordHold(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return guard;
+}
+
+// With the gate held shared: copies (cow) or marks (dirty) the blocks a submission writes.
+void CheckpointEngine::MarkWrites(DumpState* st, dag::QueueId queue, uint64_t seq, std::span<const dag::Access> writes) {
+    if (st == nullptr) return;
+    {
         const int phase = st->phase.load();
         for (const dag::Access& w : writes) {
             auto it = st->by_id.find(w.resource);
@@ -313,10 +338,6 @@ CheckpointEngine::SubmitGuard CheckpointEngine::BeginSubmit(dag::QueueId queue, 
             }
         }
     }
-    if (was_active || st != nullptr) {
-        RecordHold(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
-    return guard;
 }
 
 void CheckpointEngine::BeforeRelease(dag::ResourceId resource) {
@@ -492,7 +513,9 @@ Status CheckpointEngine::TakeCut(DumpState& st, bool wait_all) {
             }
         }
         if (!r || r->released || r->view.size != v.size) {
-            GPUCR_ASSIGN_OR_RETURN(r, NewRes(&st, v, st.mode != Mode::kStop || v.host_mapped || v.host == nullptr, false));
+            // Stop mode reads memory without a host view chunk by chunk through a staging buffer
+            // (WriteAll): no snapshot of it.
+            GPUCR_ASSIGN_OR_RETURN(r, NewRes(&st, v, st.mode != Mode::kStop || v.host_mapped, false));
         }
         r->view = std::move(v);
         if (st.mode != Mode::kDirty) {
@@ -530,13 +553,23 @@ Status CheckpointEngine::TakeCut(DumpState& st, bool wait_all) {
 
 Status CheckpointEngine::WriteAll(DumpState& st, image::ImageWriter& writer, bool from_live) {
     constexpr uint64_t kChunk = image::kDefaultChunkSize;
+    // Stop mode, memory without a host view: read through one page-locked staging buffer.
+    std::unique_ptr<Res> staging;
     for (auto& rp : st.res) {
         Res& r = *rp;
         r.chunks.clear();
         for (uint64_t off = 0; off < r.view.size; off += kChunk) {
             const uint64_t len = std::min(kChunk, r.view.size - off);
             const uint8_t* src = nullptr;
-            if (from_live && r.snap == nullptr) {
+            if (from_live && r.snap == nullptr && r.view.host == nullptr) {
+                if (!staging) {
+                    GPUCR_ASSIGN_OR_RETURN(staging, NewRes(&st, ResourceView{.size = kChunk}, true, true));
+                    source_.PinHost(staging->snap, staging->snap_size);
+                    staging->pinned_by = &source_;
+                }
+                GPUCR_RETURN_IF_ERROR(source_.ReadRange(r.view.id, off, len, staging->snap));
+                src = staging->snap;
+            } else if (from_live && r.snap == nullptr) {
                 src = r.view.host + off;
             } else {
                 GPUCR_RETURN_IF_ERROR(CaptureRange(st, r, off / kBlockSize, (off + len + kBlockSize - 1) / kBlockSize));
@@ -657,6 +690,13 @@ Status CheckpointEngine::RunDirty(DumpState& st, image::ImageWriter& writer) {
             st.res.push_back(std::move(r));
         }
         st.phase.store(kPhaseTrack);
+    }
+    // Memory without a host view is copied by the device: page-locked snapshots (outside the hold).
+    for (auto& r : st.res) {
+        if (r->view.host == nullptr && r->snap != nullptr && r->pinned_by == nullptr) {
+            source_.PinHost(r->snap, r->snap_size);
+            r->pinned_by = &source_;
+        }
     }
     uint64_t copied = 0;
     uint64_t last = ~0ull;

@@ -128,6 +128,10 @@ public:
     // Call before handing a submission to the driver; `seq` is the number it will carry on
     // `queue`. Copies (cow) or marks (dirty) the blocks it writes; in stop mode it waits.
     SubmitGuard BeginSubmit(dag::QueueId queue, uint64_t seq, std::span<const dag::Access> writes);
+    // The same, numbering the submission inside the guard (*seq = ++counter), so that a cut never
+    // sees a number whose submission has not reached the driver yet.
+    SubmitGuard BeginNumberedSubmit(dag::QueueId queue, std::atomic<uint64_t>& counter, uint64_t* seq,
+                                    std::span<const dag::Access> writes);
     // Call before a resource's memory is freed or unmapped for good: captures what is left.
     void BeforeRelease(dag::ResourceId resource);
     // Call when the application maps a resource during a dump.
@@ -149,6 +153,7 @@ private:
     Status TakeCut(DumpState& st, bool wait_all);
     Status CaptureRange(DumpState& st, Res& r, size_t b0, size_t b1);
     Status PreserveRange(DumpState& st, Res& r, size_t b0, size_t b1, dag::QueueId queue);
+    void MarkWrites(DumpState* st, dag::QueueId queue, uint64_t seq, std::span<const dag::Access> writes);
     Status CopyOut(Res& r, uint64_t offset, uint64_t len);
     Status EnsurePendingDone(DumpState& st, Res& r);
     Status WriteAll(DumpState& st, image::ImageWriter& writer, bool from_live);

@@ -147,6 +147,7 @@ void CudaCheckpoint::UnmapPhysical(Alloc& a) {
 }
 
 CUresult CudaCheckpoint::Allocate(CUdeviceptr* dptr, size_t bytes, const char* origin) {
+    agent::EnsureRunning();  // a fork() child gets its own agent
     if (dptr == nullptr) return CUDA_ERROR_INVALID_VALUE;
     if (bytes == 0) return CUDA_ERROR_INVALID_VALUE;
     CUcontext ctx = nullptr;
@@ -377,31 +378,41 @@ void CudaCheckpoint::LaunchAccesses(CUfunction f, void** params, void** extra, s
     pointer_hits_.fetch_add(hits.size(), std::memory_order_relaxed);
 }
 
-CUresult CudaCheckpoint::Submit(Queue* queue, OpDesc op, const std::function<CUresult()>& call) {
-    EnsureLoaded(op);
-    const uint64_t seq = queue->next_seq.fetch_add(1) + 1;
-    CUresult r;
-    {
-        auto guard = engine_.BeginSubmit(queue->id, seq, op.writes);
-        r = call();
-        uint64_t cur = queue->enqueued.load();
-        while (seq > cur && !queue->enqueued.compare_exchange_weak(cur, seq)) {
-        }
-    }
-    if (r == CUDA_SUCCESS) {
-        first_op_.Record(queue->id, seq);
-        dag::Op node{.kind = op.kind, .queue = queue->id, .seq = seq, .label = op.label};
-        node.reads = std::move(op.reads);
-        node.writes = std::move(op.writes);
-        dag_.Add(std::move(node));
-    }
-    return r;
+void CudaCheckpoint::Record(Queue& queue, uint64_t seq, OpDesc op) {
+    dag::Op node{.kind = op.kind, .queue = queue.id, .seq = seq, .label = op.label};
+    node.reads = std::move(op.reads);
+    node.writes = std::move(op.writes);
+    dag_.Add(std::move(node));
 }
 
 // ---------------------------------------------------------------------------------------------
 // engine::CaptureSource
 
 Result<std::vector<engine::ResourceView>> CudaCheckpoint::SnapshotResources() {
+    // Called with submissions held (tracking starts, or the cut): a marker on every stream covers
+    // everything submitted so far, which ReadRange waits for before reading live memory.
+    {
+        std::map<uint64_t, uint64_t> barrier;
+        std::shared_lock qlock(queues_mu_);
+        for (const auto& [id, q] : queues_) {
+            const uint64_t seq = q->enqueued.load();
+            if (seq == 0) continue;
+            barrier[id] = seq;
+            if (q->kind == Queue::Kind::kPerThread) continue;
+            std::lock_guard mlock(q->mu);
+            if (seq <= q->completed || (!q->markers.empty() && q->markers.back().covers >= seq)) continue;
+            CtxScope in(q->ctx);
+            CUevent ev = nullptr;
+            if (Real().cuEventCreate(&ev, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) continue;
+            if (Real().cuEventRecord(ev, q->stream) != CUDA_SUCCESS) {
+                Real().cuEventDestroy_v2(ev);
+                continue;
+            }
+            q->markers.push_back({seq, ev});
+        }
+        std::lock_guard block(barrier_mu_);
+        barrier_ = std::move(barrier);
+    }
     std::shared_lock lock(mem_mu_);
     std::vector<engine::ResourceView> out;
     for (const Allocation& m : map_.All()) {
@@ -448,25 +459,21 @@ Result<nlohmann::json> CudaCheckpoint::SnapshotObjects() {
 }
 
 std::map<dag::QueueId, uint64_t> CudaCheckpoint::QueueSeqs() {
+    // Called with submissions held: every number given out has reached the driver.
     std::map<dag::QueueId, uint64_t> out;
     std::shared_lock lock(queues_mu_);
-    for (const auto& [id, q] : queues_) {
-        const uint64_t seq = q->next_seq.load();
-        out[id] = seq;
-        if (q->kind == Queue::Kind::kPerThread || seq == 0) continue;
-        // The cut's event on this stream: submissions are held, so everything numbered is enqueued.
-        std::lock_guard qlock(q->mu);
-        if (seq <= q->completed || (!q->markers.empty() && q->markers.back().covers >= seq)) continue;
-        CtxScope in(q->ctx);
-        CUevent ev = nullptr;
-        if (Real().cuEventCreate(&ev, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) continue;
-        if (Real().cuEventRecord(ev, q->stream) != CUDA_SUCCESS) {
-            Real().cuEventDestroy_v2(ev);
-            continue;
-        }
-        q->markers.push_back({seq, ev});
-    }
+    for (const auto& [id, q] : queues_) out[id] = q->next_seq.load();
     return out;
+}
+
+Status CudaCheckpoint::WaitBarrier() {
+    std::map<uint64_t, uint64_t> barrier;
+    {
+        std::lock_guard lock(barrier_mu_);
+        barrier = barrier_;
+    }
+    for (const auto& [queue, seq] : barrier) GPUCR_RETURN_IF_ERROR(WaitQueue(queue, seq));
+    return Status::Ok();
 }
 
 namespace {
@@ -578,6 +585,7 @@ Status CudaCheckpoint::ReadRange(dag::ResourceId resource, uint64_t offset, uint
             }
             break;
         }
+        if (src == a->va + at) GPUCR_RETURN_IF_ERROR(WaitBarrier());  // live memory: older work first
         GPUCR_RETURN_IF_ERROR(
             CuStatus(Real().cuMemcpyDtoHAsync_v2(out + (at - offset), src, len, stream), "copying device memory out"));
         at += len;
@@ -589,52 +597,93 @@ bool CudaCheckpoint::PreserveRange(dag::ResourceId resource, uint64_t offset, ui
     Queue* q = FindQueue(queue);
     Alloc* a = FindAlloc(resource);
     if (q == nullptr || a == nullptr || q->kind == Queue::Kind::kPerThread) return false;
-    Pool* pool = nullptr;
+    // Room in the shadow pieces of this context, reserved piece by piece (all or nothing).
+    struct Part {
+        Pool* pool;
+        uint64_t at;
+        uint64_t len;
+    };
+    std::vector<Part> parts;
     {
         std::lock_guard lock(pools_mu_);
+        uint64_t left = size;
         for (auto& p : pools_) {
-            if (p->ctx == a->ctx) pool = p.get();
+            if (left == 0) break;
+            if (p->ctx != a->ctx) continue;
+            const uint64_t used = p->used.load();
+            const uint64_t room = p->size > used ? (p->size - used) / 256 * 256 : 0;
+            if (room == 0) continue;
+            const uint64_t len = std::min(left, room);
+            parts.push_back({p.get(), used, len});
+            left -= len;
         }
-    }
-    const uint64_t need = RoundUp(size, 256);
-    uint64_t at = pool != nullptr ? pool->used.fetch_add(need) : 0;
-    if (pool == nullptr || at + need > pool->size) {
-        shadow_fallbacks_.fetch_add(1);
-        return false;
+        if (left != 0) {
+            shadow_fallbacks_.fetch_add(1);
+            return false;
+        }
+        for (const Part& part : parts) part.pool->used.store(part.at + RoundUp(part.len, 256));
     }
     CtxScope in(q->ctx);
-    Alloc::Shadow s{.offset = offset, .size = size, .dev = pool->base + at};
-    if (Real().cuMemcpyDtoDAsync_v2(s.dev, a->va + offset, size, q->stream) != CUDA_SUCCESS) return false;
-    if (Real().cuEventCreate(&s.event, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) return false;
-    if (Real().cuEventRecord(s.event, q->stream) != CUDA_SUCCESS) {
-        Real().cuEventDestroy_v2(s.event);
-        return false;
+    uint64_t at = offset;
+    std::vector<Alloc::Shadow> made;
+    bool ok = true;
+    for (const Part& part : parts) {
+        Alloc::Shadow s{.offset = at, .size = part.len, .dev = part.pool->base + part.at};
+        ok = Real().cuMemcpyDtoDAsync_v2(s.dev, a->va + at, part.len, q->stream) == CUDA_SUCCESS &&
+             Real().cuEventCreate(&s.event, CU_EVENT_DISABLE_TIMING) == CUDA_SUCCESS;
+        if (ok && Real().cuEventRecord(s.event, q->stream) != CUDA_SUCCESS) {
+            Real().cuEventDestroy_v2(s.event);
+            ok = false;
+        }
+        if (!ok) break;
+        made.push_back(s);
+        at += part.len;
     }
-    shadow_bytes_.fetch_add(size);
     std::lock_guard lock(a->mu);
-    a->shadows.push_back(s);
+    a->shadows.insert(a->shadows.end(), made.begin(), made.end());
+    if (!ok) return false;  // the parts made are correct as far as they go; the engine copies the whole now
+    shadow_bytes_.fetch_add(size);
     return true;
 }
 
+// Page-locked in pieces: one registration of gigabytes holds the driver (and every application
+// thread calling into it) for as long as the pinning takes. The engine's copies are 4 MiB-aligned
+// within a snapshot, so none spans two pieces.
+constexpr uint64_t kPinPiece = 64ull << 20;
+
 void CudaCheckpoint::PinHost(void* host, uint64_t size) {
+    std::vector<void*> pieces;
     CtxScope in(main_ctx_);
-    if (CUresult r = Real().cuMemHostRegister_v2(host, size, CU_MEMHOSTREGISTER_PORTABLE); r != CUDA_SUCCESS) {
-        GPUCR_LOG_WARN_ONCE("cuda", "page-locking a snapshot failed ({}); captures go through pageable memory",
-                            ErrorName(r));
-        return;
+    for (uint64_t off = 0; off < size; off += kPinPiece) {
+        void* p = static_cast<uint8_t*>(host) + off;
+        CUresult r = Real().cuMemHostRegister_v2(p, std::min(kPinPiece, size - off), CU_MEMHOSTREGISTER_PORTABLE);
+        if (r != CUDA_SUCCESS) {
+            GPUCR_LOG_WARN_ONCE("cuda", "page-locking a snapshot failed ({}); captures go through pageable memory",
+                                ErrorName(r));
+            break;
+        }
+        pieces.push_back(p);
     }
     std::lock_guard lock(pinned_mu_);
-    pinned_[host] = size;
+    pinned_[host] = std::move(pieces);
 }
 
 void CudaCheckpoint::UnpinHost(void* host) {
+    std::vector<void*> pieces;
     {
         std::lock_guard lock(pinned_mu_);
-        if (pinned_.erase(host) == 0) return;
+        auto it = pinned_.find(host);
+        if (it == pinned_.end()) return;
+        pieces = std::move(it->second);
+        pinned_.erase(it);
     }
     CtxScope in(main_ctx_);
-    Real().cuMemHostUnregister(host);
+    for (void* p : pieces) Real().cuMemHostUnregister(p);
 }
+
+// Shadow memory for copy-on-write, in pieces of 256 MiB (small allocations do not hold the driver
+// long), up to the size of the state or what the device has free less 1 GiB.
+constexpr uint64_t kShadowPiece = 256ull << 20;
 
 Status CudaCheckpoint::AllocateShadows() {
     if (EnvU64("GPUCR_CUDA_SHADOW", 1) == 0) return Status::Ok();
@@ -651,17 +700,18 @@ Status CudaCheckpoint::AllocateShadows() {
         size_t total = 0;
         if (Real().cuMemGetInfo_v2(&free_bytes, &total) != CUDA_SUCCESS) continue;
         const uint64_t margin = 1ull << 30;  // leave the application room to allocate meanwhile
-        uint64_t size = std::min<uint64_t>(bytes, free_bytes > margin ? free_bytes - margin : 0);
-        size = size / (2 << 20) * (2 << 20);
-        if (size == 0) continue;
-        auto pool = std::make_unique<Pool>();
-        pool->ctx = ctx;
-        // Ordinary driver memory, outside the reserved range: it is never part of an image.
-        while (size >= (64u << 20) && Real().cuMemAlloc_v2(&pool->base, size) != CUDA_SUCCESS) size /= 2;
-        if (pool->base == 0) continue;
-        pool->size = size;
-        std::lock_guard lock(pools_mu_);
-        pools_.push_back(std::move(pool));
+        uint64_t want = std::min<uint64_t>(bytes, free_bytes > margin ? free_bytes - margin : 0);
+        for (uint64_t got = 0; got < want;) {
+            auto pool = std::make_unique<Pool>();
+            pool->ctx = ctx;
+            const uint64_t size = std::min(kShadowPiece, RoundUp(want - got, 2 << 20));
+            // Ordinary driver memory, outside the reserved range: never part of an image.
+            if (Real().cuMemAlloc_v2(&pool->base, size) != CUDA_SUCCESS) break;
+            pool->size = size;
+            got += size;
+            std::lock_guard lock(pools_mu_);
+            pools_.push_back(std::move(pool));
+        }
     }
     return Status::Ok();
 }

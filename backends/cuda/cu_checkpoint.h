@@ -127,8 +127,38 @@ public:
     void WholeAccess(CUdeviceptr ptr, std::vector<dag::Access>& out);
     // Speculated accesses of a launch (reads == writes).
     void LaunchAccesses(CUfunction f, void** params, void** extra, std::vector<dag::Access>& out);
-    // Numbers the submission, lets the engine see its writes, forwards it (`call`), records it.
-    CUresult Submit(Queue* queue, OpDesc op, const std::function<CUresult()>& call);
+
+    // Numbers a submission, lets the engine see its writes, forwards it (`call`) and records it in
+    // the DAG. Its accesses (`accesses(*this, op, args)`) are worked out only when they matter: while
+    // a dump runs (its writes) or contents are still loading after a resume (what to load first).
+    // Otherwise the submission is numbered and forwarded: that is the whole cost of gpucr on the
+    // application's launches. The engine's gate decides, so a cut never falls between the check and
+    // the forward.
+    using AccessFn = void (*)(CudaCheckpoint&, OpDesc&, void*);
+    template <class Call>
+    CUresult Submit(Queue* queue, dag::OpKind kind, const char* label, AccessFn accesses, void* args, Call&& call) {
+        uint64_t seq = 0;
+        if (loader_.load(std::memory_order_acquire) == nullptr) {
+            auto guard = engine_.BeginNumberedSubmit(queue->id, queue->next_seq, &seq, {});
+            if (!engine_.dump_active()) {
+                CUresult r = call();
+                Enqueued(*queue, seq, r);
+                return r;
+            }
+            Enqueued(*queue, seq, CUDA_ERROR_NOT_READY);  // a number with nothing behind it
+        }
+        OpDesc op{.kind = kind, .label = label};
+        accesses(*this, op, args);
+        EnsureLoaded(op);
+        CUresult r;
+        {
+            auto guard = engine_.BeginNumberedSubmit(queue->id, queue->next_seq, &seq, op.writes);
+            r = call();
+            Enqueued(*queue, seq, r);
+        }
+        if (r == CUDA_SUCCESS) Record(*queue, seq, std::move(op));
+        return r;
+    }
 
     // engine::CaptureSource
     Result<std::vector<engine::ResourceView>> SnapshotResources() override;
@@ -155,6 +185,16 @@ public:
 
 private:
     CudaCheckpoint();
+    void Enqueued(Queue& queue, uint64_t seq, CUresult r) noexcept {
+        uint64_t cur = queue.enqueued.load();
+        while (seq > cur && !queue.enqueued.compare_exchange_weak(cur, seq)) {
+        }
+        if (r == CUDA_SUCCESS) first_op_.Record(queue.id, seq);
+    }
+    void Record(Queue& queue, uint64_t seq, OpDesc op);
+    // Waits until everything submitted before the last barrier (SnapshotResources: the start of
+    // tracking, the cut) has completed: work older than the dump is not in the DAG.
+    Status WaitBarrier();
     void RegisterProvider();
     bool EnsureRange(CUcontext ctx);
     uint64_t Granularity(int device);
@@ -192,6 +232,8 @@ private:
     std::unordered_map<uint64_t, std::unique_ptr<Queue>> queues_;
     std::mutex capture_mu_;
     std::map<CUcontext, CUstream> capture_streams_;
+    std::mutex barrier_mu_;
+    std::map<uint64_t, uint64_t> barrier_;  // queue -> number
 
     // Parameter layouts by function handle.
     std::shared_mutex layouts_mu_;
@@ -201,7 +243,7 @@ private:
     std::atomic<uint64_t> pointer_hits_{0};
 
     // Copy-on-write shadow pools (one per context, for the length of a dump).
-    struct Pool {
+    struct Pool {  // one piece of shadow memory
         CUcontext ctx = nullptr;
         CUdeviceptr base = 0;
         uint64_t size = 0;
@@ -212,7 +254,7 @@ private:
     std::atomic<uint64_t> shadow_bytes_{0};
     std::atomic<uint64_t> shadow_fallbacks_{0};
     std::mutex pinned_mu_;
-    std::map<void*, uint64_t> pinned_;
+    std::map<void*, std::vector<void*>> pinned_;  // snapshot -> its page-locked pieces
 
     // Suspend and resume.
     std::atomic<bool> suspended_{false};

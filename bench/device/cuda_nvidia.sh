@@ -63,6 +63,16 @@ tests() {
   run tests/suspend_test.py $T --example stencil --scenario migrate --device 0
 }
 
+quick() {  # a re-check of the paths the last changes touched
+  run tests/dump_test.py $T --example stencil --mode cow --stress 300 --stress-step-ms 2
+  run tests/dump_test.py $T --example manybuf --mode cow --stress 300 --stress-step-ms 2
+  run tests/dump_test.py $T --example serving --mode dirty
+  run tests/dump_test.py $T --example stencil --mode stop
+  run tests/suspend_test.py $T --example stencil --scenario cycle
+  run tests/suspend_test.py $T --example manybuf --scenario eager
+  TMO=200 run tests/cuda/torch_test.py --gpucr $G --extract $B/tests/image_extract --scenario dump_cow --mode train
+}
+
 torch() {
   python3 -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.device_count())"
   for sc in dump_cow dump_dirty suspend migrate; do

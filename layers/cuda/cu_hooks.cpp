@@ -48,7 +48,6 @@ CUresult Entry(Active&& active, Pass&& pass) noexcept {
         return pass();
     }
     if (!cp->enabled()) return pass();
-    gpucr::agent::EnsureRunning();
     try {
         gpucr::gate::Scope in(gpucr::gate::ForApi(gpucr::gate::Api::kCuda));
         return active(*cp);
@@ -64,13 +63,8 @@ CUresult Entry(Active&& active, Pass&& pass) noexcept {
 template <class Call>
 CUresult Operation(CUstream stream, bool per_thread, OpKind kind, const char* label, Call&& call,
                    void (*accesses)(CudaCheckpoint&, OpDesc&, void*), void* args) noexcept {
-    return Entry(
-        [&](CudaCheckpoint& cp) {
-            OpDesc op{.kind = kind, .label = label};
-            accesses(cp, op, args);
-            return cp.Submit(cp.QueueOf(stream, per_thread), std::move(op), call);
-        },
-        call);
+    return Entry([&](CudaCheckpoint& cp) { return cp.Submit(cp.QueueOf(stream, per_thread), kind, label, accesses, args, call); },
+                 call);
 }
 
 struct CopyArgs {
