@@ -585,6 +585,9 @@ Status CudaCheckpoint::ReadRange(dag::ResourceId resource, uint64_t offset, uint
             }
             break;
         }
+        if (const uintptr_t piece_end = PinnedPieceEnd(out + (at - offset)); piece_end != 0) {
+            len = std::min<uint64_t>(len, piece_end - reinterpret_cast<uintptr_t>(out + (at - offset)));
+        }
         if (src == a->va + at) GPUCR_RETURN_IF_ERROR(WaitBarrier());  // live memory: older work first
         GPUCR_RETURN_IF_ERROR(
             CuStatus(Real().cuMemcpyDtoHAsync_v2(out + (at - offset), src, len, stream), "copying device memory out"));
@@ -665,7 +668,20 @@ void CudaCheckpoint::PinHost(void* host, uint64_t size) {
         pieces.push_back(p);
     }
     std::lock_guard lock(pinned_mu_);
+    for (void* p : pieces) {
+        const auto start = reinterpret_cast<uintptr_t>(p);
+        pinned_pieces_[start] = std::min(start + kPinPiece, reinterpret_cast<uintptr_t>(host) + size);
+    }
     pinned_[host] = std::move(pieces);
+}
+
+uintptr_t CudaCheckpoint::PinnedPieceEnd(const void* p) {
+    const auto at = reinterpret_cast<uintptr_t>(p);
+    std::lock_guard lock(pinned_mu_);
+    auto it = pinned_pieces_.upper_bound(at);
+    if (it == pinned_pieces_.begin()) return 0;
+    --it;
+    return at < it->second ? it->second : 0;
 }
 
 void CudaCheckpoint::UnpinHost(void* host) {
@@ -676,6 +692,7 @@ void CudaCheckpoint::UnpinHost(void* host) {
         if (it == pinned_.end()) return;
         pieces = std::move(it->second);
         pinned_.erase(it);
+        for (void* p : pieces) pinned_pieces_.erase(reinterpret_cast<uintptr_t>(p));
     }
     CtxScope in(main_ctx_);
     for (void* p : pieces) Real().cuMemHostUnregister(p);

@@ -255,6 +255,10 @@ private:
     std::atomic<uint64_t> shadow_fallbacks_{0};
     std::mutex pinned_mu_;
     std::map<void*, std::vector<void*>> pinned_;  // snapshot -> its page-locked pieces
+    std::map<uintptr_t, uintptr_t> pinned_pieces_;  // start -> end of every page-locked piece
+    // The end of the page-locked piece holding `p` (a copy must not run past it: the driver refuses
+    // a copy into two registrations), or 0 when `p` is in none.
+    uintptr_t PinnedPieceEnd(const void* p);
 
     // Suspend and resume.
     std::atomic<bool> suspended_{false};

@@ -70,7 +70,6 @@ quick() {  # a re-check of the paths the last changes touched
   run tests/dump_test.py $T --example stencil --mode stop
   run tests/suspend_test.py $T --example stencil --scenario cycle
   run tests/suspend_test.py $T --example manybuf --scenario eager
-  TMO=200 run tests/cuda/torch_test.py --gpucr $G --extract $B/tests/image_extract --scenario dump_cow --mode train
 }
 
 torch() {
