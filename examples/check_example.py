@@ -47,6 +47,42 @@ def run_example(exe, example_args, tmp, run):
     return lines[0]
 
 
+def check_counterpart(exe, vk, ref, example, example_args, idle_mib, fail):
+    """The checks shared by the cl_* and cu_* examples: two runs agree, and agree with example_ref
+    and with the vk_* counterpart (on lavapipe); --idle-mib adds an untouched object. Returns the
+    checksum line. `fail(message)` reports and exits."""
+    def run(cmd):
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+    name = os.path.basename(exe)
+    with tempfile.TemporaryDirectory() as tmp:
+        first = run_example(exe, example_args, tmp, 1)
+        second = run_example(exe, example_args, tmp, 2)
+    if first != second:
+        fail(f"two runs differ: {first} vs {second}")
+    ref_cmd = [ref, "--example", example, "--mib", option(example_args, "--mib", "64"),
+               "--gpu-steps", option(example_args, "--steps", "100"), "--checksum"]
+    if "--buffers" in example_args:
+        ref_cmd += ["--buffers", option(example_args, "--buffers", "64")]
+    r = run(ref_cmd)
+    if r.returncode != 0:
+        fail(f"{' '.join(ref_cmd)} exited {r.returncode}\n{r.stderr}")
+    if first != r.stdout.strip():
+        fail(f"{name} printed '{first}', reference says '{r.stdout.strip()}'")
+    v = run([vk, *example_args, "--quiet"])
+    if v.returncode != 0:
+        fail(f"{vk} exited {v.returncode}\n{v.stderr}")
+    if v.stdout.splitlines() != [first]:
+        fail(f"{os.path.basename(vk)} printed {v.stdout!r}, {name} '{first}'")
+    if idle_mib:
+        idle = run([exe, *example_args, "--quiet", "--idle-mib", str(idle_mib)])
+        if idle.returncode != 0:
+            fail(f"--idle-mib {idle_mib}: exited {idle.returncode}\n{idle.stderr}")
+        if idle.stdout.splitlines() != [first, "idle: ok"]:
+            fail(f"--idle-mib {idle_mib}: stdout {idle.stdout!r}, expected '{first}' then 'idle: ok'")
+    return first
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--exe", required=True)

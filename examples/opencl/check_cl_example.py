@@ -55,34 +55,7 @@ def main():
     if probe.returncode != 0:
         fail(f"{args.cl} --steps 0 exited {probe.returncode}\n{probe.stderr}")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        first = check_example.run_example(args.cl, example_args, tmp, 1)
-        second = check_example.run_example(args.cl, example_args, tmp, 2)
-    if first != second:
-        fail(f"two runs differ: {first} vs {second}")
-
-    ref_cmd = [args.ref, "--example", args.example, "--mib", check_example.option(example_args, "--mib", "64"),
-               "--gpu-steps", check_example.option(example_args, "--steps", "100"), "--checksum"]
-    if "--buffers" in example_args:
-        ref_cmd += ["--buffers", check_example.option(example_args, "--buffers", "64")]
-    ref = run(ref_cmd)
-    if ref.returncode != 0:
-        fail(f"{' '.join(ref_cmd)} exited {ref.returncode}\n{ref.stderr}")
-    if first != ref.stdout.strip():
-        fail(f"{os.path.basename(args.cl)} printed '{first}', reference says '{ref.stdout.strip()}'")
-
-    vk = run([args.vk, *example_args, "--quiet"])
-    if vk.returncode != 0:
-        fail(f"{args.vk} exited {vk.returncode}\n{vk.stderr}")
-    if vk.stdout.splitlines() != [first]:
-        fail(f"{os.path.basename(args.vk)} printed {vk.stdout!r}, {os.path.basename(args.cl)} '{first}'")
-
-    if args.idle_mib:
-        idle = run([args.cl, *example_args, "--quiet", "--idle-mib", str(args.idle_mib)])
-        if idle.returncode != 0:
-            fail(f"--idle-mib {args.idle_mib}: exited {idle.returncode}\n{idle.stderr}")
-        if idle.stdout.splitlines() != [first, "idle: ok"]:
-            fail(f"--idle-mib {args.idle_mib}: stdout {idle.stdout!r}, expected '{first}' then 'idle: ok'")
+    first = check_example.check_counterpart(args.cl, args.vk, args.ref, args.example, example_args, args.idle_mib, fail)
 
     bad = run([args.cl, *example_args, "--quiet", "--platform", "99"])
     if bad.returncode != 2 or len(bad.stderr.strip().splitlines()) != 1 or "--platform 99" not in bad.stderr:
