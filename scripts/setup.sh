@@ -7,7 +7,7 @@ packages=(
   libvulkan-dev vulkan-tools mesa-vulkan-drivers glslang-tools spirv-headers
   pocl-opencl-icd ocl-icd-opencl-dev opencl-headers clinfo
   nlohmann-json3-dev libxxhash-dev libzstd-dev libcli11-dev libspdlog-dev libfmt-dev
-  libgtest-dev googletest
+  libgtest-dev googletest python3-matplotlib
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -381,8 +381,21 @@ class CliTest(unittest.TestCase):
         os.chmod(self.runtime, 0o755)
         self.assert_one_line_failure(self.gpucr("ps"), "expected 0700")
 
-    def test_run_unsupported_api(self):
-        self.assert_one_line_failure(self.gpucr("run", "--api", "cuda", "--", "true"), "not supported yet")
+    def test_run_unknown_api(self):
+        r = self.gpucr("run", "--api", "metal", "--", "true")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("metal not in {vulkan,opencl,cuda}", r.stderr)
+
+    def test_run_cuda_preloads_the_interposer(self):
+        lib = os.path.normpath(os.path.join(os.path.dirname(os.path.realpath(GPUCR)), "..", "layers", "cuda",
+                                            "libgpucr_cuda.so"))
+        if not os.path.exists(lib):
+            self.skipTest("CUDA interposer not built (no cuda.h)")
+        self.env["LD_PRELOAD"] = "/opt/other.so"
+        r = self.gpucr("run", "--api", "cuda", "--", "sh", "-c", 'echo "$LD_PRELOAD"')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # The interposer first, the application's own preload kept; a process without CUDA is untouched.
+        self.assertEqual(r.stdout.strip(), lib + ":/opt/other.so")
 
     def opencl_vendor_dir(self):
         vendors = os.path.normpath(os.path.join(os.path.dirname(os.path.realpath(GPUCR)), "..", "layers", "opencl",
