@@ -921,6 +921,10 @@ def main():
                    help="probe the devices and print the harness commands without running them")
     p.add_argument("--report", action="store_true",
                    help="then run bench/report.py (Markdown and plots beside --out), if it exists")
+    p.add_argument("--docs", default=None, metavar="MD",
+                   help="with --report: also put the report into MD (e.g. docs/benchmarks.md) between the lines "
+                        "'<!-- suite:begin -->' and '<!-- suite:end -->' (appended with them when absent), its "
+                        "plots in docs/bench/")
     a = p.parse_args()
     parts = [x.strip() for x in a.only.split(",") if x.strip()]
     for x in parts:
@@ -983,6 +987,8 @@ def main():
                                  stem + "-plots"]).returncode
             suite.log(f"report: {stem}.md" if rc == 0 else f"report.py failed ({rc})")
             report_failed = rc != 0
+            if rc == 0 and a.docs:
+                report_failed = not update_docs(a.docs, report, suite.out)
         else:
             suite.log("--report: bench/report.py does not exist, no report written")
     failed = bool(r["errors"]) or counts["failed"] > 0 or report_failed
@@ -992,6 +998,37 @@ def main():
         suite.log("smoke: no record at all was produced")
         failed = True
     sys.exit(1 if failed else 0)
+
+
+DOCS_BEGIN = "<!-- suite:begin -->"
+DOCS_END = "<!-- suite:end -->"
+
+
+def update_docs(md_path, report, results):
+    """Renders the report again with its plots in docs/bench/ (beside `md_path`) and puts it between
+    the suite markers of `md_path`. True on success."""
+    plots = os.path.join(os.path.dirname(os.path.abspath(md_path)), "bench")
+    tmp_md = os.path.join(os.path.dirname(os.path.abspath(md_path)), ".suite-report.md")
+    rc = subprocess.run([sys.executable, report, results, "--md", tmp_md, "--plots", plots,
+                         "--title", "Benchmark suite (bench/suite.py)"]).returncode
+    if rc != 0:
+        return False
+    with open(tmp_md) as f:
+        body = f.read()
+    os.unlink(tmp_md)
+    # The report's headings go one level down inside the document.
+    body = "\n".join(("#" + line) if line.startswith("#") else line for line in body.splitlines())
+    text = open(md_path).read() if os.path.exists(md_path) else ""
+    block = f"{DOCS_BEGIN}\n{body}\n{DOCS_END}"
+    if DOCS_BEGIN in text and DOCS_END in text:
+        head, rest = text.split(DOCS_BEGIN, 1)
+        tail = rest.split(DOCS_END, 1)[1]
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(md_path, "w") as f:
+        f.write(text)
+    return True
 
 
 if __name__ == "__main__":
