@@ -317,7 +317,7 @@ void CheckpointEngine::MarkWrites(DumpState* st, dag::QueueId queue, uint64_t se
                     pending += v != kDone && v != kShadow;
                 }
                 if (pending == 0) continue;
-                Status s = PreserveRange(*st, r, b0, b1, queue);
+                Status s = source_.CanPreserve() ? PreserveRange(*st, r, b0, b1, queue) : CaptureRange(*st, r, b0, b1);
                 if (!s.ok()) {
                     GPUCR_LOG_ERROR("engine", "copy-on-write of resource {} failed: {}", r.view.id, s.message());
                     st->failed = true;

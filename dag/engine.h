@@ -94,6 +94,8 @@ public:
     virtual bool PreserveRange(dag::ResourceId resource, uint64_t offset, uint64_t size, dag::QueueId queue) {
         return false;
     }
+    // Whether PreserveRange can ever succeed; false: copy-on-write copies at once (CaptureRange).
+    virtual bool CanPreserve() const { return false; }
     // Optional: called with each snapshot buffer (page-aligned host memory the engine captures
     // into) before the cut, so that the device can copy into it directly (page-locking it, say),
     // and before it is freed.

@@ -168,6 +168,7 @@ public:
     bool QueueCompleted(dag::QueueId queue, uint64_t seq) override;
     Status ReadRange(dag::ResourceId resource, uint64_t offset, uint64_t size, void* dst) override;
     bool PreserveRange(dag::ResourceId resource, uint64_t offset, uint64_t size, dag::QueueId queue) override;
+    bool CanPreserve() const override { return true; }
     void PinHost(void* host, uint64_t size) override;
     void UnpinHost(void* host) override;
 
