@@ -134,31 +134,23 @@ def image_pattern(size):
     return bytes((i * 7 + 3) & 0xFF for i in range(size))
 
 
-def roles_ids(index, roles):
-    """The image's resource id of the example's meta buffer."""
-    return index[roles["meta"]]["id"]
-
-
-def written_before_cut(image, meta_id):
-    """Resources written by the commands issued before the image's cut after the last one that
-    wrote meta (the commands of the step the cut fell into), from the manifest's recorded DAG; an
-    empty set when the DAG does not reach back that far."""
+def written_before_cut(image, ahead):
+    """Resources written by the last commands issued before the image's cut: walking back from the
+    cut, every command that writes one of `ahead` (ids) counts, up to the first that writes none of
+    them (a command of the previous, complete step). From the manifest's recorded DAG."""
     with open(os.path.join(image, "manifest.json")) as f:
         manifest = json.load(f)
     written = set()
     for section in manifest.get("sections", []):
         cut = {q["queue"]: q["seq"] for q in section.get("cut", {}).get("queues", [])}
-        ops = sorted((op for op in section.get("dag", {}).get("ops", [])
-                      if op.get("queue") in cut and op.get("seq", 0) <= cut[op["queue"]]),
-                     key=lambda op: (op["queue"], op["seq"]))
-        for queue in cut:
-            mine = [op for op in ops if op["queue"] == queue]
-            last_meta = max((k for k, op in enumerate(mine)
-                             if any(w.get("resource") == meta_id for w in op.get("writes", []))), default=None)
-            if last_meta is None:
-                continue
-            for op in mine[last_meta + 1:]:
-                written.update(w.get("resource") for w in op.get("writes", []))
+        for queue, seq in cut.items():
+            mine = sorted((op for op in section.get("dag", {}).get("ops", [])
+                           if op.get("queue") == queue and op.get("seq", 0) <= seq), key=lambda op: op["seq"])
+            for op in reversed(mine):
+                writes = {w.get("resource") for w in op.get("writes", [])}
+                if not writes & set(ahead):
+                    break
+                written |= writes
     return written
 
 
@@ -221,6 +213,7 @@ def compare_with_reference(tc, tools, example, mib, image, tmp, extra=()):
         subprocess.run([tools.ref, "--example", example, "--mib", str(mib), "--out", nxt,
                         "--gpu-steps", str(gpu_steps + 1)] + list(extra), check=True, capture_output=True)
     mid_step = []
+    failures = []
     for e in layout:
         i = e["index"]
         with open(got_file(i), "rb") as f:
@@ -228,27 +221,29 @@ def compare_with_reference(tc, tools, example, mib, image, tmp, extra=()):
         with open(os.path.join(want, f"mem{i}.bin"), "rb") as f:
             w = f.read()
         tc.assertGreaterEqual(len(g), len(w), f"memory object {i} ({e['role']}) is smaller in the image")
-        if g[:len(w)] != w:
-            n = None
-            if example != "serving" and e["role"] != "meta":
-                with open(os.path.join(nxt, f"mem{i}.bin"), "rb") as f:
-                    n = f.read()
-            ahead = n is not None and g[:len(n)] == n
-            written = written_before_cut(image, roles_ids(index, roles)) if ahead else set()
-            if ahead and index[i]["id"] in written:
-                mid_step.append(e["role"])
-            else:
-                first = next(k for k in range(len(w)) if g[k] != w[k])
-                why = ""
-                if ahead:
-                    why = (f"; it equals the state after {gpu_steps + 1} steps, but no command before the cut "
-                           f"wrote it after meta (written before the cut: {sorted(written)}; "
-                           f"{cut_summary(image)})")
-                elif n is not None:
-                    why = f" and from the state after {gpu_steps + 1}"
-                tc.fail(f"memory object {i} ({e['role']}, id {index[i]['id']}) differs from the reference after "
-                        f"{gpu_steps} steps at byte {first}{why}")
         tc.assertEqual(g[len(w):], bytes(len(g) - len(w)), f"memory object {i}: tail past the buffer not zero")
+        if g[:len(w)] == w:
+            continue
+        n = None
+        if example != "serving" and e["role"] != "meta":
+            with open(os.path.join(nxt, f"mem{i}.bin"), "rb") as f:
+                n = f.read()
+        first = next(k for k in range(len(w)) if g[k] != w[k])
+        if n is not None and g[:len(n)] == n:
+            mid_step.append((e["role"], index[i]["id"], first))
+        else:
+            failures.append(f"memory object {i} ({e['role']}, id {index[i]['id']}) differs from the reference after "
+                            f"{gpu_steps} steps at byte {first}" + ("" if n is None else f" and from the state after {gpu_steps + 1}"))
+    if failures:
+        tc.fail("; ".join(failures))
+    if mid_step:
+        written = written_before_cut(image, [m[1] for m in mid_step])
+        for role, rid, first in mid_step:
+            if rid not in written:
+                tc.fail(f"memory object {role} (id {rid}) differs from the reference after {gpu_steps} steps at byte "
+                        f"{first}; it equals the state after {gpu_steps + 1} steps, but none of the last commands "
+                        f"before the cut wrote it (written: {sorted(written)}; {cut_summary(image)})")
+        mid_step = [m[0] for m in mid_step]
     if mid_step:
         print(f"the cut fell inside step {gpu_steps}: {', '.join(mid_step)} already written by it")
     return gpu_steps
