@@ -120,7 +120,6 @@ public:
 
     // Operations.
     Queue* QueueOf(CUstream stream, bool per_thread_default);
-    Queue* LegacyQueue(bool per_thread_default) { return QueueOf(nullptr, per_thread_default); }
     // The accesses of [ptr, ptr + bytes) (nothing when no tracked allocation holds it).
     void RangeAccess(CUdeviceptr ptr, uint64_t bytes, std::vector<dag::Access>& out);
     // The whole allocation holding ptr.
